@@ -1,0 +1,54 @@
+# The two commands: `make run` and `make test`. Everything they need is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools
+BUN_VERSION := 1.4.5
+BUN := $(TOOLS)/node_modules/.bin/bun
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test setup serve deps test-deps bun chromium unit e2e clean
+
+run: deps bun ## Set up, migrate, seed and serve the shop (http://127.0.0.1:8000 by default)
+	$(PY) -m ecom_reflex.cli setup
+	$(PY) -m ecom_reflex.cli serve
+
+test: test-deps bun chromium ## Install what tests need, then run every test (e2e included)
+	$(PY) -m pytest
+
+unit: test-deps ## Unit and integration tests only (no browser)
+	$(PY) -m pytest tests
+
+e2e: test-deps bun chromium ## Browser journeys only
+	$(PY) -m pytest e2e
+
+deps: $(VENV)/.deps-installed
+test-deps: $(VENV)/.test-deps-installed
+bun: $(BUN)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.deps-installed: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test-deps-installed: requirements-test.txt $(VENV)/.deps-installed
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+# Reflex's own bun installer downloads from the web; the npm package ships the binary.
+$(BUN):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --silent bun@$(BUN_VERSION)
+
+# Playwright's browser download is not reachable here: tests drive Debian's Chromium.
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  echo "installing chromium from Debian"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends chromium; }
+
+clean: ## Remove built frontend, tools and virtualenv (keeps data/)
+	rm -rf $(VENV) $(TOOLS) .web artifacts

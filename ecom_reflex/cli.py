@@ -1,0 +1,141 @@
+"""Operator commands: `python -m ecom_reflex.cli COMMAND`.
+
+setup   migrate the database, seed the demo catalogue, ensure the admin account
+serve   run the production server on HOST:PORT (one port for pages and API)
+migrate apply Alembic migrations only
+render-demo-images  (re)write the demo catalogue's SVG images under assets/products/
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ecom_reflex.settings import PROJECT_ROOT, Settings, load_or_exit
+
+TOOLS_BIN = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
+
+
+def migrate(settings: Settings) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    command.upgrade(config, "head")
+
+
+def setup(settings: Settings) -> None:
+    from ecom_reflex.db import session_scope
+    from ecom_reflex.services.demo_catalog import seed_demo_catalog
+    from ecom_reflex.services.users import ensure_admin
+
+    migrate(settings)
+    print("database: migrated to the latest schema")
+    with session_scope() as session:
+        if settings.seed_demo_data:
+            added = seed_demo_catalog(session)
+            print(f"demo catalogue: {'seeded ' + str(added) + ' products' if added else 'kept the existing catalogue'}")
+        admin = ensure_admin(session, settings.admin_username, settings.admin_email, settings.admin_password)
+    if admin.generated_password:
+        _print_generated_password(admin.username, admin.generated_password)
+    elif admin.created:
+        print(f"admin: created '{admin.username}' with the password from ADMIN_PASSWORD")
+    elif admin.password_reset:
+        print(f"admin: '{admin.username}' exists; its password was reset to ADMIN_PASSWORD")
+    else:
+        print(f"admin: '{admin.username}' exists; password unchanged")
+
+
+def _print_generated_password(username: str, password: str) -> None:
+    lines = [
+        "ADMIN ACCOUNT CREATED - this password is shown only once:",
+        f"  username: {username}",
+        f"  password: {password}",
+        "Set ADMIN_PASSWORD and run `make run` again to choose another.",
+    ]
+    width = max(map(len, lines)) + 2
+    print("\n" + "=" * width + "\n" + "\n".join(lines) + "\n" + "=" * width + "\n", flush=True)
+
+
+def reflex_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for the `reflex` CLI: the npm-installed bun, no telemetry, no network checks."""
+    env = dict(os.environ if base is None else base)
+    env["PATH"] = f"{TOOLS_BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("REFLEX_USE_SYSTEM_BUN", "1")
+    env.setdefault("BUN_INSTALL_CACHE_DIR", str(PROJECT_ROOT / ".tools" / "bun-cache"))
+    env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
+    env.setdefault("REFLEX_CHECK_LATEST_VERSION", "0")
+    # Skips Reflex's latency probe of a second (unreachable) registry.
+    env.setdefault("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org")
+    return env
+
+
+def serve_command(settings: Settings) -> list[str]:
+    return [
+        sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
+        "--backend-host", settings.host, "--backend-port", str(settings.port),
+    ]  # fmt: skip
+
+
+def serve(settings: Settings) -> None:
+    print(f"serving the shop on http://{settings.host}:{settings.port}", flush=True)
+    os.chdir(PROJECT_ROOT)
+    os.execve(sys.executable, serve_command(settings), reflex_environment())
+
+
+def render_demo_images(_settings: Settings) -> None:
+    from html import escape
+
+    from ecom_reflex.services.demo_catalog import demo_products
+    from ecom_reflex.settings import ASSETS_DIR
+
+    for category, product in demo_products():
+        start, end = category.colors
+        words = product.name.split()
+        initials = "".join(word[0] for word in words if word[0].isalnum())[:2].upper()
+        # Wrap the name onto at most two lines of roughly 18 characters.
+        lines, current = [], ""
+        for word in words:
+            if current and len(current) + len(word) > 18:
+                lines.append(current)
+                current = word
+            else:
+                current = f"{current} {word}".strip()
+        lines.append(current)
+        text = "".join(
+            f'<text x="240" y="{392 + 34 * i}" font-size="28" fill="#fff" text-anchor="middle" '
+            f'font-family="Helvetica, Arial, sans-serif" font-weight="600">{escape(line)}</text>'
+            for i, line in enumerate(lines[:2])
+        )
+        svg = (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="480" height="480" viewBox="0 0 480 480">'
+            f'<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="{start}"/>'
+            f'<stop offset="1" stop-color="{end}"/></linearGradient></defs>'
+            '<rect width="480" height="480" fill="url(#g)"/>'
+            '<circle cx="240" cy="200" r="112" fill="#fff" fill-opacity="0.18"/>'
+            '<circle cx="240" cy="200" r="84" fill="#fff" fill-opacity="0.9"/>'
+            f'<text x="240" y="224" font-size="64" fill="{start}" text-anchor="middle" '
+            f'font-family="Helvetica, Arial, sans-serif" font-weight="700">{escape(initials)}</text>'
+            f"{text}</svg>\n"
+        )
+        path = ASSETS_DIR / product.image.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(svg, encoding="utf-8")
+    print(f"wrote {len(demo_products())} images under {ASSETS_DIR / 'products'}")
+
+
+COMMANDS = {"setup": setup, "serve": serve, "migrate": migrate, "render-demo-images": render_demo_images}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ecom_reflex.cli", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    args = parser.parse_args(argv)
+    COMMANDS[args.command](load_or_exit())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The shop's tables, as SQLModel classes (rx.Model is deprecated since Reflex 0.9.2).
+
+Money is integer cents. Timestamps are UTC. Indexes cover what lists filter,
+sort and join by; uniqueness that must ignore case uses an index on lower().
+"""
+
+from __future__ import annotations
+
+import enum
+import warnings
+from datetime import UTC, datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, func
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _timestamp(*, index: bool = False) -> object:
+    return Field(
+        default_factory=utcnow,
+        sa_type=DateTime(timezone=True),
+        nullable=False,
+        index=index,
+    )
+
+
+def _foreign_key(target: str, *, ondelete: str, nullable: bool = False, index: bool = True) -> object:
+    return Field(
+        default=None if nullable else ...,
+        sa_column_args=[ForeignKey(target, ondelete=ondelete)],
+        sa_type=Integer,
+        nullable=nullable,
+        index=index,
+    )
+
+
+class OrderStatus(str, enum.Enum):
+    PENDING = "pending"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=32, nullable=False)
+    # Stored lower-cased, so a plain unique index is case-insensitive.
+    email: str = Field(max_length=254, nullable=False, unique=True)
+    password_hash: str = Field(max_length=100, nullable=False)
+    is_admin: bool = Field(default=False, nullable=False, index=True)
+    is_active: bool = Field(default=True, nullable=False, index=True)
+    created_at: datetime = _timestamp(index=True)
+
+
+# Usernames keep the case the user typed but are unique ignoring it. The initial
+# migration creates this index by hand: Alembic cannot compare expression indexes
+# and says so on every schema check (Reflex runs one at start-up), hence the filter.
+Index("uq_users_username_lower", func.lower(User.__table__.c.username), unique=True)
+warnings.filterwarnings("ignore", message=r".*expression-based index.*uq_users_username_lower")
+
+
+class AuthSession(SQLModel, table=True):
+    __tablename__ = "auth_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _foreign_key("users.id", ondelete="CASCADE")
+    # SHA-256 hex of the token; the token itself is never stored.
+    token_hash: str = Field(max_length=64, nullable=False, unique=True)
+    created_at: datetime = _timestamp()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False, index=True)
+
+
+class Category(SQLModel, table=True):
+    __tablename__ = "categories"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80, nullable=False, unique=True)
+    slug: str = Field(max_length=80, nullable=False, unique=True)
+    description: str = Field(default="", max_length=500, nullable=False)
+
+
+class Product(SQLModel, table=True):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("price_cents >= 0", name="ck_products_price_nonnegative"),
+        CheckConstraint("stock >= 0", name="ck_products_stock_nonnegative"),
+        Index("ix_products_category_active", "category_id", "is_active"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, nullable=False, index=True)
+    description: str = Field(default="", nullable=False)
+    price_cents: int = Field(nullable=False, index=True)
+    stock: int = Field(default=0, nullable=False)
+    # Path under assets/ (e.g. "/products/x.svg") or an uploaded file's public path.
+    image: str = Field(default="", max_length=300, nullable=False)
+    # Indexed by ix_products_category_active (category_id first).
+    category_id: int = _foreign_key("categories.id", ondelete="RESTRICT", index=False)
+    is_active: bool = Field(default=True, nullable=False, index=True)
+    created_at: datetime = _timestamp(index=True)
+
+
+class CartItem(SQLModel, table=True):
+    __tablename__ = "cart_items"
+    __table_args__ = (
+        UniqueConstraint("user_id", "product_id", name="uq_cart_items_user_product"),
+        CheckConstraint("quantity > 0", name="ck_cart_items_quantity_positive"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _foreign_key("users.id", ondelete="CASCADE")
+    product_id: int = _foreign_key("products.id", ondelete="CASCADE")
+    quantity: int = Field(nullable=False)
+    added_at: datetime = _timestamp()
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (CheckConstraint("total_cents >= 0", name="ck_orders_total_nonnegative"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _foreign_key("users.id", ondelete="RESTRICT")
+    status: str = Field(default=OrderStatus.PENDING.value, sa_type=String(16), nullable=False, index=True)
+    total_cents: int = Field(nullable=False)
+    shipping_name: str = Field(max_length=120, nullable=False)
+    shipping_line1: str = Field(max_length=200, nullable=False)
+    shipping_line2: str = Field(default="", max_length=200, nullable=False)
+    shipping_city: str = Field(max_length=100, nullable=False)
+    shipping_postal_code: str = Field(max_length=20, nullable=False)
+    shipping_country: str = Field(max_length=60, nullable=False)
+    # One order per checkout attempt, however often it is submitted.
+    idempotency_key: str | None = Field(default=None, max_length=64, unique=True)
+    created_at: datetime = _timestamp(index=True)
+    updated_at: datetime = _timestamp()
+
+
+class OrderItem(SQLModel, table=True):
+    __tablename__ = "order_items"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="ck_order_items_quantity_positive"),
+        CheckConstraint("unit_price_cents >= 0", name="ck_order_items_price_nonnegative"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = _foreign_key("orders.id", ondelete="CASCADE")
+    product_id: int = _foreign_key("products.id", ondelete="RESTRICT")
+    product_name: str = Field(max_length=200, nullable=False)
+    unit_price_cents: int = Field(nullable=False)
+    quantity: int = Field(nullable=False)
+
+
+class OrderStatusChange(SQLModel, table=True):
+    __tablename__ = "order_status_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = _foreign_key("orders.id", ondelete="CASCADE")
+    from_status: str | None = Field(default=None, sa_type=String(16), nullable=True)
+    to_status: str = Field(sa_type=String(16), nullable=False)
+    changed_at: datetime = _timestamp()
+    changed_by_id: int | None = _foreign_key("users.id", ondelete="SET NULL", nullable=True)

@@ -1,0 +1,7 @@
+"""Money is integer cents everywhere; this is the one place that turns it into text."""
+
+
+def format_cents(cents: int, currency_symbol: str = "$") -> str:
+    sign = "-" if cents < 0 else ""
+    whole, fraction = divmod(abs(cents), 100)
+    return f"{sign}{currency_symbol}{whole:,}.{fraction:02d}"

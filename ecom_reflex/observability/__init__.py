@@ -1,0 +1,1 @@
+"""Metrics, JSON logging and tracing: the one place the rest of the app calls."""

@@ -1,0 +1,1 @@
+"""Pages: functions that return components. No database access here."""

@@ -1,0 +1,1 @@
+"""Business rules over a SQLModel Session. Nothing here imports Reflex."""

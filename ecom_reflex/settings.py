@@ -1,0 +1,99 @@
+"""Every setting of the shop, read from the environment (and `.env`) in one place.
+
+Nothing else in the code base reads `os.environ` for configuration. An invalid
+value stops start-up with one line naming the setting (see `load_or_exit`).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = PROJECT_ROOT / "assets"
+
+# Drivers the shop is built and tested for; anything else is a typo.
+SUPPORTED_DB_BACKENDS = ("sqlite", "postgresql")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    db_url: str = Field(
+        default=f"sqlite:///{PROJECT_ROOT / 'data' / 'shop.db'}",
+        description="SQLAlchemy URL of the database.",
+    )
+    host: str = Field(default="127.0.0.1", min_length=1, description="Address the server binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="The one port of the app.")
+    environment: str = Field(default="development", min_length=1, description="Deployment name.")
+    admin_username: str = Field(
+        default="admin", pattern=r"^[A-Za-z0-9_.-]{3,32}$", description="Admin account ensured by setup."
+    )
+    admin_email: str = Field(default="admin@shop.local", pattern=r"^[^@\s]+@[^@\s]+$")
+    # No default on purpose: when unset, setup generates one and prints it once.
+    admin_password: str | None = Field(default=None, min_length=8)
+    seed_demo_data: bool = Field(default=True, description="Seed the demo catalogue on setup.")
+
+    @field_validator("db_url")
+    @classmethod
+    def _valid_db_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL (expected e.g. sqlite:///data/shop.db)") from None
+        if url.get_backend_name() not in SUPPORTED_DB_BACKENDS:
+            raise ValueError(f"database '{url.get_backend_name()}' is not supported (use sqlite or postgresql)")
+        return value
+
+    @field_validator("admin_password", mode="before")
+    @classmethod
+    def _empty_password_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.db_url).get_backend_name() == "sqlite"
+
+
+class SettingsError(Exception):
+    """An environment variable holds a value the shop cannot run with."""
+
+
+# Values never echoed back in an error message.
+SECRET_SETTINGS = frozenset({"admin_password"})
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
+    message = first["msg"].removeprefix("Value error, ")
+    shown = "<hidden>" if field in SECRET_SETTINGS else repr(first.get("input"))
+    return f"invalid setting {field.upper()}: {message} (got {shown})"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+
+
+def load_or_exit() -> Settings:
+    """Settings for an entry point: one clear line and exit 2 instead of a traceback."""
+    try:
+        return get_settings()
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

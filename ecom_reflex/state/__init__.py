@@ -1,0 +1,1 @@
+"""rx.State classes: thin; validate input, authorise, call services, set vars."""
