@@ -39,7 +39,7 @@ def footer() -> rx.Component:
         rx.hstack(
             rx.text(f"© {SHOP_NAME}", size="2", color=rx.color("gray", 10)),
             rx.spacer(),
-            rx.text("Prices include VAT. Free shipping over $50.", size="2", color=rx.color("gray", 10)),
+            rx.text("A demo shop: no real orders are shipped.", size="2", color=rx.color("gray", 10)),
             max_width="1200px",
             margin_x="auto",
             padding_x=["1em", "1.5em", "2em"],

@@ -1,0 +1,107 @@
+"""One production build of the shop for the whole e2e session, driven by Debian's Chromium.
+
+The app runs exactly as `make run` runs it (cli setup, then cli serve), on a free
+port with a temporary database; its output goes to artifacts/e2e/server.log.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ecom_reflex.cli import reflex_environment
+from ecom_reflex.settings import PROJECT_ROOT
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Flags from ../shared/OFFLINE.md: headless as root, and no calls to the (closed) network.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+ARTIFACTS = PROJECT_ROOT / "artifacts" / "e2e"
+START_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class ShopServer:
+    url: str
+    db_file: Path
+    admin_username: str
+    admin_password: str
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def shop_server(tmp_path_factory: pytest.TempPathFactory):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    db_file = tmp_path_factory.mktemp("shop") / "shop.db"
+    port = _free_port()
+    admin_password = secrets.token_urlsafe(16)
+    env = reflex_environment()
+    env.update(
+        DB_URL=f"sqlite:///{db_file}", HOST="127.0.0.1", PORT=str(port),
+        ADMIN_USERNAME="admin", ADMIN_PASSWORD=admin_password,
+    )  # fmt: skip
+    cli = [sys.executable, "-m", "ecom_reflex.cli"]
+    subprocess.run([*cli, "setup"], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True, timeout=300)
+
+    log_path = ARTIFACTS / "server.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [*cli, "serve"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (_answers(f"{url}/health") and _answers(f"{url}/")):
+            if server.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(log_path.read_text().splitlines()[-40:])
+                pytest.fail(f"the shop did not start (exit {server.poll()}); end of {log_path}:\n{tail}")
+            time.sleep(1)
+        yield ShopServer(url=url, db_file=db_file, admin_username="admin", admin_password=admin_password)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+
+@pytest.fixture(scope="session")
+def base_url(shop_server: ShopServer) -> str:
+    return shop_server.url
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict) -> dict:
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}}
