@@ -2,6 +2,11 @@
 
 SQLite gets WAL (readers never block the writer), enforced foreign keys and a
 busy timeout on every connection; other databases use their defaults.
+
+SQLite transactions are begun by us, not by the driver, so that a writing
+transaction can take the write lock up front (BEGIN IMMEDIATE): a transaction
+that reads first and upgrades later fails at once under concurrent writers
+instead of waiting its turn.
 """
 
 from __future__ import annotations
@@ -19,12 +24,21 @@ from ecom_reflex.settings import get_settings
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # autocommit at driver level; _sqlite_begin starts transactions
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+WRITE_OPTION = "sqlite_begin_immediate"
+
+
+def _sqlite_begin(connection) -> None:
+    immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def build_engine(db_url: str) -> Engine:
@@ -34,6 +48,7 @@ def build_engine(db_url: str) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -44,9 +59,15 @@ def get_engine() -> Engine:
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """A session that commits when the block succeeds and rolls back when it raises."""
+def session_scope(*, write: bool = False) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back when it raises.
+
+    `write=True` for a transaction that must see and change rows atomically
+    (checkout, stock changes): on SQLite it holds the write lock from the start.
+    """
     with Session(get_engine(), expire_on_commit=False) as session:
+        if write:
+            session.connection(execution_options={WRITE_OPTION: True})
         try:
             yield session
             session.commit()

@@ -55,3 +55,43 @@ def test_inactive_products_are_hidden_and_not_counted(seeded):
 def test_categories_are_listed_by_name(seeded):
     names = [info.name for info in catalog.list_categories(seeded)]
     assert names == sorted(names) and len(names) == 6
+
+
+def test_search_matches_name_or_description_ignoring_case(seeded):
+    names = {item.name for item in catalog.list_products(seeded, query="KEYBOARD").items}
+    assert names == {"Mechanical Keyboard"}
+    # "traces" only appears in a description.
+    assert {item.name for item in catalog.list_products(seeded, query="traces").items} == {"Observability Engineering"}
+    assert catalog.list_products(seeded, query="100%").total == 0  # % is a literal, not a wildcard
+
+
+def test_search_combines_with_category(seeded):
+    assert catalog.list_products(seeded, query="set", category_slug="toys-games").total == 2
+    assert catalog.list_products(seeded, query="set").total > 2
+
+
+@pytest.mark.parametrize("sort", ["price_asc", "price_desc"])
+def test_sort_by_price(seeded, sort):
+    prices = []
+    for number in (1, 2, 3, 4):
+        prices += [item.price_cents for item in catalog.list_products(seeded, sort=sort, page=number).items]
+    assert prices == sorted(prices, reverse=sort == "price_desc") and len(prices) == 48
+
+
+def test_unknown_sort_falls_back_to_newest(seeded):
+    assert catalog.list_products(seeded, sort="drop table").items == catalog.list_products(seeded).items
+
+
+def test_get_product_and_not_found(seeded):
+    from ecom_reflex.services.errors import NotFound
+
+    product = seeded.exec(select(Product).where(Product.name == "Smart Watch")).one()
+    detail = catalog.get_product(seeded, product.id)
+    assert detail.price == "$199.00" and detail.stock == 3 and detail.category_slug == "electronics"
+    with pytest.raises(NotFound):
+        catalog.get_product(seeded, 99999)
+    product.is_active = False
+    seeded.add(product)
+    seeded.commit()
+    with pytest.raises(NotFound):
+        catalog.get_product(seeded, product.id)

@@ -5,13 +5,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from ecom_reflex.models import Category, Product
 from ecom_reflex.money import format_cents
+from ecom_reflex.services.errors import NotFound
 
 PER_PAGE = 12
+MAX_QUERY_LENGTH = 100
+# Sort key in the URL -> ORDER BY; the first is the default.
+SORTS = {
+    "newest": (Product.created_at.desc(), Product.id.desc()),
+    "price_asc": (Product.price_cents.asc(), Product.id.asc()),
+    "price_desc": (Product.price_cents.desc(), Product.id.desc()),
+}
+SORT_LABELS = {"newest": "Newest", "price_asc": "Price: low to high", "price_desc": "Price: high to low"}
 
 
 @dataclass(frozen=True)
@@ -53,13 +62,39 @@ def list_categories(session: Session) -> list[CategoryInfo]:
     return [CategoryInfo(name=name, slug=slug, product_count=n) for name, slug, n in rows]
 
 
+@dataclass(frozen=True)
+class ProductDetail:
+    id: int
+    name: str
+    description: str
+    price: str
+    image: str
+    category_name: str
+    category_slug: str
+    stock: int
+
+
 def list_products(
-    session: Session, *, category_slug: str | None = None, page: int = 1, per_page: int = PER_PAGE
+    session: Session,
+    *,
+    category_slug: str | None = None,
+    query: str = "",
+    sort: str = "newest",
+    page: int = 1,
+    per_page: int = PER_PAGE,
 ) -> ProductPage:
-    """One page of active products, newest first; a page past the end is clamped to the last."""
+    """One page of active products matching the filters; a page past the end is clamped to the last.
+
+    `query` matches name or description, ignoring case; an unknown `sort` falls back to newest.
+    """
     conditions = [Product.is_active]
     if category_slug:
         conditions.append(Category.slug == category_slug)
+    query = query.strip()[:MAX_QUERY_LENGTH]
+    if query:
+        conditions.append(
+            or_(Product.name.icontains(query, autoescape=True), Product.description.icontains(query, autoescape=True))
+        )
 
     total = session.exec(
         select(func.count(Product.id)).join(Category, Product.category_id == Category.id).where(*conditions)
@@ -71,7 +106,7 @@ def list_products(
         select(Product, Category)
         .join(Category, Product.category_id == Category.id)
         .where(*conditions)
-        .order_by(Product.created_at.desc(), Product.id.desc())
+        .order_by(*SORTS.get(sort, SORTS["newest"]))
         .offset((page - 1) * per_page)
         .limit(per_page)
     ).all()
@@ -89,3 +124,23 @@ def list_products(
         for product, category in rows
     ]
     return ProductPage(items=items, total=total, page=page, pages=pages)
+
+
+def get_product(session: Session, product_id: int) -> ProductDetail:
+    """An active product for its page; NotFound for unknown or inactive ids."""
+    row = session.exec(
+        select(Product, Category).join(Category, Product.category_id == Category.id).where(Product.id == product_id)
+    ).first()
+    if row is None or not row[0].is_active:
+        raise NotFound("We could not find that product.")
+    product, category = row
+    return ProductDetail(
+        id=product.id,
+        name=product.name,
+        description=product.description,
+        price=format_cents(product.price_cents),
+        image=product.image,
+        category_name=category.name,
+        category_slug=category.slug,
+        stock=product.stock,
+    )

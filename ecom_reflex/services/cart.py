@@ -1,0 +1,186 @@
+"""Carts: the rules for adding and changing lines, for guests and for users alike.
+
+A guest's cart is a {product_id: quantity} dict the caller keeps (the browser);
+a user's cart is rows in cart_items. Both go through the same rules via CartStore.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from ecom_reflex.models import CartItem, Product
+from ecom_reflex.money import format_cents
+from ecom_reflex.services.errors import ServiceError
+
+MAX_QUANTITY = 99
+
+
+class CartStore(Protocol):
+    def quantities(self, session: Session) -> dict[int, int]: ...
+
+    def set_quantity(self, session: Session, product_id: int, quantity: int) -> None:
+        """Store `quantity` for the product; 0 removes the line."""
+
+
+@dataclass
+class GuestCart:
+    lines: dict[int, int]
+
+    def quantities(self, session: Session) -> dict[int, int]:
+        return dict(self.lines)
+
+    def set_quantity(self, session: Session, product_id: int, quantity: int) -> None:
+        if quantity > 0:
+            self.lines[product_id] = quantity
+        else:
+            self.lines.pop(product_id, None)
+
+
+@dataclass(frozen=True)
+class UserCart:
+    user_id: int
+
+    def quantities(self, session: Session) -> dict[int, int]:
+        rows = session.exec(select(CartItem.product_id, CartItem.quantity).where(CartItem.user_id == self.user_id))
+        return dict(rows.all())
+
+    def set_quantity(self, session: Session, product_id: int, quantity: int) -> None:
+        item = session.exec(
+            select(CartItem).where(CartItem.user_id == self.user_id, CartItem.product_id == product_id)
+        ).first()
+        if quantity <= 0:
+            if item is not None:
+                session.delete(item)
+        elif item is None:
+            session.add(CartItem(user_id=self.user_id, product_id=product_id, quantity=quantity))
+        else:
+            item.quantity = quantity
+            session.add(item)
+        session.flush()
+
+
+@dataclass(frozen=True)
+class CartChange:
+    product_name: str
+    quantity: int
+    # Non-empty when the request could not be met in full (capped by stock or by the limit).
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CartLine:
+    product_id: int
+    name: str
+    image: str
+    unit_price_cents: int
+    unit_price: str
+    quantity: int
+    line_total: str
+    stock: int
+    # False when the product went inactive or its stock fell below the quantity.
+    available: bool
+
+
+@dataclass(frozen=True)
+class CartView:
+    lines: list[CartLine]
+    item_count: int
+    total_cents: int
+    total: str
+
+    @property
+    def can_check_out(self) -> bool:
+        return bool(self.lines) and all(line.available for line in self.lines)
+
+
+def _sellable_product(session: Session, product_id: int) -> Product:
+    product = session.get(Product, product_id)
+    if product is None or not product.is_active:
+        raise ServiceError("This product is no longer available.")
+    if product.stock <= 0:
+        raise ServiceError(f"{product.name} is out of stock.")
+    return product
+
+
+def _capped(product: Product, wanted: int) -> CartChange:
+    if wanted > product.stock and product.stock < MAX_QUANTITY:
+        noun = "is" if product.stock == 1 else "are"
+        return CartChange(product.name, product.stock, f"Only {product.stock} of {product.name} {noun} in stock.")
+    if wanted > MAX_QUANTITY:
+        return CartChange(product.name, MAX_QUANTITY, f"At most {MAX_QUANTITY} of one product per order.")
+    return CartChange(product.name, wanted)
+
+
+def add_item(session: Session, store: CartStore, product_id: int, quantity: int = 1) -> CartChange:
+    if quantity < 1:
+        raise ServiceError(f"Quantity must be between 1 and {MAX_QUANTITY}.")
+    product = _sellable_product(session, product_id)
+    change = _capped(product, store.quantities(session).get(product_id, 0) + quantity)
+    store.set_quantity(session, product_id, change.quantity)
+    return change
+
+
+def set_quantity(session: Session, store: CartStore, product_id: int, quantity: int) -> CartChange:
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise ServiceError(f"Quantity must be between 1 and {MAX_QUANTITY}.")
+    if product_id not in store.quantities(session):
+        raise ServiceError("This product is not in your cart.")
+    product = _sellable_product(session, product_id)
+    change = _capped(product, quantity)
+    store.set_quantity(session, product_id, change.quantity)
+    return change
+
+
+def remove_item(session: Session, store: CartStore, product_id: int) -> None:
+    store.set_quantity(session, product_id, 0)
+
+
+def clear(session: Session, user_id: int) -> None:
+    session.exec(delete(CartItem).where(CartItem.user_id == user_id))
+
+
+def view(session: Session, store: CartStore) -> CartView:
+    """The cart with current names, prices and stock; lines whose product is gone are dropped."""
+    quantities = store.quantities(session)
+    products = (
+        session.exec(select(Product).where(Product.id.in_(quantities)).order_by(Product.name)).all()
+        if quantities
+        else []
+    )
+    lines = [
+        CartLine(
+            product_id=product.id,
+            name=product.name,
+            image=product.image,
+            unit_price_cents=product.price_cents,
+            unit_price=format_cents(product.price_cents),
+            quantity=quantities[product.id],
+            line_total=format_cents(product.price_cents * quantities[product.id]),
+            stock=product.stock,
+            available=product.is_active and product.stock >= quantities[product.id],
+        )
+        for product in products
+    ]
+    total = sum(line.unit_price_cents * line.quantity for line in lines)
+    return CartView(
+        lines=lines, item_count=sum(line.quantity for line in lines), total_cents=total, total=format_cents(total)
+    )
+
+
+def merge_guest_cart(session: Session, guest_lines: dict[int, int], user_id: int) -> list[str]:
+    """Add a guest's lines to the user's cart (quantities add, capped by stock); returns notices."""
+    notices = []
+    store = UserCart(user_id)
+    for product_id, quantity in guest_lines.items():
+        try:
+            change = add_item(session, store, product_id, quantity)
+        except ServiceError as error:
+            notices.append(str(error))
+            continue
+        if change.message:
+            notices.append(change.message)
+    return notices

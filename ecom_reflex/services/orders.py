@@ -1,0 +1,274 @@
+"""Checkout and order history.
+
+Placing an order is one transaction (the caller opens it with
+`session_scope(write=True)`): current prices are re-read, stock is decremented
+with a conditional UPDATE that cannot go below zero, the order and its lines are
+written and the cart is cleared. Any shortage raises OutOfStock and the caller's
+rollback leaves everything as it was.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlmodel import Session, select
+
+from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatus, OrderStatusChange, Product, User, utcnow
+from ecom_reflex.money import format_cents
+from ecom_reflex.services import cart
+from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
+
+ORDERS_PER_PAGE = 10
+
+# Field: (label, required, max length). Lengths match the Order columns.
+SHIPPING_FIELDS: dict[str, tuple[str, bool, int]] = {
+    "name": ("Full name", True, 120),
+    "line1": ("Address", True, 200),
+    "line2": ("Address line 2", False, 200),
+    "city": ("City", True, 100),
+    "postal_code": ("Postal code", True, 20),
+    "country": ("Country", True, 60),
+}
+
+
+@dataclass(frozen=True)
+class ShippingAddress:
+    name: str
+    line1: str
+    line2: str
+    city: str
+    postal_code: str
+    country: str
+
+
+class EmptyCart(ServiceError):
+    def __init__(self) -> None:
+        super().__init__("Your cart is empty.")
+
+
+class OutOfStock(ServiceError):
+    def __init__(self, shortages: list[tuple[str, int]]):
+        self.shortages = shortages
+        parts = [f"{name}: {'none' if left == 0 else f'only {left}'} left" for name, left in shortages]
+        super().__init__("Not enough stock, nothing was ordered. " + "; ".join(parts) + ".")
+
+
+def validate_shipping(form: dict[str, str]) -> ShippingAddress:
+    values, errors = {}, {}
+    for field, (label, required, max_length) in SHIPPING_FIELDS.items():
+        value = " ".join(str(form.get(field, "")).split())
+        if required and not value:
+            errors[field] = f"{label} is required."
+        elif len(value) > max_length:
+            errors[field] = f"{label} must be at most {max_length} characters."
+        values[field] = value
+    if not errors.get("postal_code") and not all(c.isalnum() or c in " -" for c in values["postal_code"]):
+        errors["postal_code"] = "Use letters, digits, spaces or '-'."
+    if errors:
+        raise FieldErrors(errors)
+    return ShippingAddress(**values)
+
+
+def order_number(order_id: int) -> str:
+    return f"{order_id:06d}"
+
+
+def place_order(session: Session, user_id: int, address: ShippingAddress, idempotency_key: str) -> Order:
+    """Turn the user's cart into an order; the same key always yields the same order."""
+    if not idempotency_key or len(idempotency_key) > 64:
+        raise ServiceError("This checkout form has expired; reload the page.")
+    existing = session.exec(select(Order).where(Order.idempotency_key == idempotency_key)).first()
+    if existing is not None:
+        if existing.user_id != user_id:
+            raise ServiceError("This checkout form has expired; reload the page.")
+        return existing
+
+    rows = session.exec(
+        select(CartItem, Product).join(Product, Product.id == CartItem.product_id).where(CartItem.user_id == user_id)
+    ).all()
+    if not rows:
+        raise EmptyCart()
+
+    shortages = []
+    for item, product in rows:
+        reserved = session.exec(
+            update(Product)
+            .where(Product.id == product.id, Product.is_active, Product.stock >= item.quantity)
+            .values(stock=Product.stock - item.quantity)
+        ).rowcount
+        if not reserved:
+            session.refresh(product)
+            shortages.append((product.name, product.stock if product.is_active else 0))
+    if shortages:
+        raise OutOfStock(shortages)
+
+    now = utcnow()
+    order = Order(
+        user_id=user_id,
+        status=OrderStatus.PENDING.value,
+        total_cents=sum(product.price_cents * item.quantity for item, product in rows),
+        shipping_name=address.name,
+        shipping_line1=address.line1,
+        shipping_line2=address.line2,
+        shipping_city=address.city,
+        shipping_postal_code=address.postal_code,
+        shipping_country=address.country,
+        idempotency_key=idempotency_key,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(order)
+    session.flush()
+    for item, product in rows:
+        session.add(
+            OrderItem(
+                order_id=order.id,
+                product_id=product.id,
+                product_name=product.name,
+                unit_price_cents=product.price_cents,
+                quantity=item.quantity,
+            )
+        )
+    session.add(OrderStatusChange(order_id=order.id, to_status=order.status, changed_at=now, changed_by_id=user_id))
+    cart.clear(session, user_id)
+    session.flush()
+    return order
+
+
+def find_by_idempotency_key(session: Session, user_id: int, idempotency_key: str) -> Order | None:
+    return session.exec(
+        select(Order).where(Order.idempotency_key == idempotency_key, Order.user_id == user_id)
+    ).first()
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    id: int
+    number: str
+    status: str
+    total: str
+    item_count: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    items: list[OrderSummary]
+    total: int
+    page: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    product_id: int
+    name: str
+    unit_price: str
+    quantity: int
+    line_total: str
+
+
+@dataclass(frozen=True)
+class StatusStep:
+    from_status: str
+    to_status: str
+    at: str
+    by: str
+
+
+@dataclass(frozen=True)
+class OrderDetail:
+    id: int
+    number: str
+    status: str
+    total: str
+    created_at: str
+    shipping_lines: list[str]
+    lines: list[OrderLine]
+    history: list[StatusStep]
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def list_orders_for_user(session: Session, user_id: int, page: int = 1) -> OrderPage:
+    total = session.exec(select(func.count(Order.id)).where(Order.user_id == user_id)).one()
+    pages = max(1, math.ceil(total / ORDERS_PER_PAGE))
+    page = min(max(1, page), pages)
+    item_counts = (
+        select(OrderItem.order_id, func.sum(OrderItem.quantity).label("item_count"))
+        .group_by(OrderItem.order_id)
+        .subquery()
+    )
+    rows = session.exec(
+        select(Order, item_counts.c.item_count)
+        .join(item_counts, item_counts.c.order_id == Order.id)
+        .where(Order.user_id == user_id)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .offset((page - 1) * ORDERS_PER_PAGE)
+        .limit(ORDERS_PER_PAGE)
+    ).all()
+    items = [
+        OrderSummary(
+            id=order.id,
+            number=order_number(order.id),
+            status=order.status,
+            total=format_cents(order.total_cents),
+            item_count=int(items or 0),
+            created_at=_when(order.created_at),
+        )
+        for order, items in rows
+    ]
+    return OrderPage(items=items, total=total, page=page, pages=pages)
+
+
+def order_detail(session: Session, order_id: int, *, user_id: int | None = None) -> OrderDetail:
+    """One order with lines and history; with `user_id`, only if it is that user's order."""
+    order = session.get(Order, order_id)
+    if order is None or (user_id is not None and order.user_id != user_id):
+        raise NotFound("We could not find that order.")
+    lines = session.exec(select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)).all()
+    changes = session.exec(
+        select(OrderStatusChange, User.username)
+        .join(User, User.id == OrderStatusChange.changed_by_id, isouter=True)
+        .where(OrderStatusChange.order_id == order.id)
+        .order_by(OrderStatusChange.changed_at, OrderStatusChange.id)
+    ).all()
+    shipping = [
+        order.shipping_name,
+        order.shipping_line1,
+        order.shipping_line2,
+        f"{order.shipping_postal_code} {order.shipping_city}",
+        order.shipping_country,
+    ]
+    return OrderDetail(
+        id=order.id,
+        number=order_number(order.id),
+        status=order.status,
+        total=format_cents(order.total_cents),
+        created_at=_when(order.created_at),
+        shipping_lines=[line for line in shipping if line],
+        lines=[
+            OrderLine(
+                product_id=line.product_id,
+                name=line.product_name,
+                unit_price=format_cents(line.unit_price_cents),
+                quantity=line.quantity,
+                line_total=format_cents(line.unit_price_cents * line.quantity),
+            )
+            for line in lines
+        ],
+        history=[
+            StatusStep(
+                from_status=change.from_status or "",
+                to_status=change.to_status,
+                at=_when(change.changed_at),
+                by=username or "",
+            )
+            for change, username in changes
+        ],
+    )

@@ -1,0 +1,165 @@
+import threading
+
+import pytest
+from sqlmodel import Session, func, select
+
+from ecom_reflex.db import get_engine, session_scope
+from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatusChange, Product
+from ecom_reflex.services import cart, orders
+from ecom_reflex.services.cart import UserCart
+from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
+from ecom_reflex.services.orders import EmptyCart, OutOfStock, ShippingAddress
+from tests.factories import make_product, make_user
+
+ADDRESS = ShippingAddress("Ada Lovelace", "12 Analytical St", "", "London", "N1 9GU", "United Kingdom")
+
+
+def fill_cart(session, user, *lines):
+    for product, quantity in lines:
+        cart.add_item(session, UserCart(user.id), product.id, quantity)
+    session.commit()
+
+
+def place(user_id, key="key-1", address=ADDRESS):
+    with session_scope(write=True) as scoped:
+        return orders.place_order(scoped, user_id, address, key)
+
+
+def test_placing_an_order_snapshots_prices_decrements_stock_and_clears_the_cart(session):
+    user = make_user(session)
+    widget = make_product(session, "Widget", price_cents=1000, stock=5)
+    gadget = make_product(session, "Gadget", price_cents=250, stock=9)
+    fill_cart(session, user, (widget, 2), (gadget, 3))
+    # The price changes after the item went in the cart: the order uses the current one.
+    widget.price_cents = 1200
+    session.add(widget)
+    session.commit()
+
+    order = place(user.id)
+    session.expire_all()
+    assert order.total_cents == 2 * 1200 + 3 * 250 and order.status == "pending"
+    assert session.get(Product, widget.id).stock == 3 and session.get(Product, gadget.id).stock == 6
+    items = session.exec(select(OrderItem).order_by(OrderItem.product_name)).all()
+    assert [(i.product_name, i.unit_price_cents, i.quantity) for i in items] == [("Gadget", 250, 3), ("Widget", 1200, 2)]
+    assert session.exec(select(CartItem)).all() == []
+    history = session.exec(select(OrderStatusChange)).one()
+    assert (history.from_status, history.to_status, history.changed_by_id) == (None, "pending", user.id)
+
+
+def test_a_shortage_changes_nothing_and_names_the_product(session):
+    user = make_user(session)
+    widget = make_product(session, "Widget", stock=5)
+    scarce = make_product(session, "Scarce", stock=3)
+    fill_cart(session, user, (widget, 2), (scarce, 3))
+    scarce.stock = 1
+    session.add(scarce)
+    session.commit()
+
+    with pytest.raises(OutOfStock) as error:
+        place(user.id)
+    assert error.value.shortages == [("Scarce", 1)]
+    assert "Scarce: only 1 left" in str(error.value)
+    session.expire_all()
+    assert session.get(Product, widget.id).stock == 5 and session.get(Product, scarce.id).stock == 1
+    assert session.exec(select(func.count(Order.id))).one() == 0
+    assert session.exec(select(func.count(CartItem.id))).one() == 2
+
+
+def test_an_empty_cart_cannot_be_checked_out(session):
+    user = make_user(session)
+    with pytest.raises(EmptyCart):
+        place(user.id)
+
+
+def test_the_same_idempotency_key_gives_the_same_order(session):
+    user = make_user(session)
+    widget = make_product(session, stock=5)
+    fill_cart(session, user, (widget, 1))
+    first = place(user.id, key="attempt-42")
+    # The cart is empty now, but a replay must still answer with the order, not an error.
+    again = place(user.id, key="attempt-42")
+    assert again.id == first.id
+    session.expire_all()
+    assert session.exec(select(func.count(Order.id))).one() == 1
+    assert session.get(Product, widget.id).stock == 4
+
+
+def test_another_users_key_is_refused(session):
+    alice, bob = make_user(session, "alice"), make_user(session, "bob")
+    widget = make_product(session, stock=5)
+    fill_cart(session, alice, (widget, 1))
+    fill_cart(session, bob, (widget, 1))
+    place(alice.id, key="shared")
+    with pytest.raises(ServiceError, match="expired"):
+        place(bob.id, key="shared")
+
+
+def test_twenty_buyers_for_the_last_five_units(session):
+    product = make_product(session, "Last ones", stock=5)
+    users = [make_user(session, f"buyer{i}") for i in range(20)]
+    for user in users:
+        fill_cart(session, user, (product, 1))
+
+    results: list[str] = []
+    barrier = threading.Barrier(len(users))
+
+    def buy(user_id: int) -> None:
+        barrier.wait()
+        try:
+            place(user_id, key=f"k-{user_id}")
+            results.append("ok")
+        except OutOfStock:
+            results.append("out")
+
+    threads = [threading.Thread(target=buy, args=(user.id,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sorted(results) == ["ok"] * 5 + ["out"] * 15
+    with Session(get_engine()) as fresh:
+        assert fresh.get(Product, product.id).stock == 0
+        assert fresh.exec(select(func.count(Order.id))).one() == 5
+        assert fresh.exec(select(func.sum(OrderItem.quantity))).one() == 5
+
+
+@pytest.mark.parametrize(
+    ("form", "fields"),
+    [
+        ({}, {"name", "line1", "city", "postal_code", "country"}),
+        ({"name": "A", "line1": "B", "city": "C", "postal_code": "12$45", "country": "D"}, {"postal_code"}),
+        ({"name": "A" * 121, "line1": "B", "city": "C", "postal_code": "1", "country": "D"}, {"name"}),
+    ],
+)
+def test_shipping_validation(form, fields):
+    with pytest.raises(FieldErrors) as error:
+        orders.validate_shipping(form)
+    assert set(error.value.errors) == fields
+
+
+def test_shipping_is_trimmed():
+    address = orders.validate_shipping(
+        {"name": "  Ada   Lovelace ", "line1": "1 St", "city": "X", "postal_code": "N1 9GU", "country": "UK"}
+    )
+    assert address.name == "Ada Lovelace" and address.line2 == ""
+
+
+def test_history_and_detail_only_for_the_owner(session):
+    alice, bob = make_user(session, "alice"), make_user(session, "bob")
+    widget = make_product(session, "Widget", price_cents=500, stock=50)
+    for n in range(12):
+        fill_cart(session, alice, (widget, 1 + n % 2))
+        place(alice.id, key=f"a-{n}")
+    page = orders.list_orders_for_user(session, alice.id)
+    assert page.total == 12 and page.pages == 2 and len(page.items) == 10
+    assert page.items[0].id > page.items[-1].id
+    assert orders.list_orders_for_user(session, alice.id, page=2).items[-1].number == "000001"
+    assert orders.list_orders_for_user(session, bob.id).total == 0
+
+    detail = orders.order_detail(session, page.items[0].id, user_id=alice.id)
+    assert detail.lines[0].name == "Widget" and detail.history[0].to_status == "pending"
+    assert detail.history[0].by == "alice"
+    assert detail.shipping_lines == ["Ada Lovelace", "12 Analytical St", "N1 9GU London", "United Kingdom"]
+    with pytest.raises(NotFound):
+        orders.order_detail(session, page.items[0].id, user_id=bob.id)
