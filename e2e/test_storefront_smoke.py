@@ -38,7 +38,7 @@ def test_home_lists_the_seeded_products_with_images(page: Page, shop_server):
 def test_category_filter_is_in_the_url(page: Page, shop_server):
     page.goto("/")
     page.get_by_test_id("category-filter").filter(has_text="Books").click()
-    expect(page).to_have_url(re.compile(r"\?category=books$"))
+    expect(page).to_have_url(re.compile(r"/category/books$"))
     expect(page.get_by_role("heading", name="Books", exact=True)).to_be_visible()
     cards = page.get_by_test_id("product-card")
     expect(cards).to_have_count(8)

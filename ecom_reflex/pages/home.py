@@ -1,23 +1,20 @@
-"""The storefront: category filter, a page of products, pagination."""
+"""The storefront listing: search, category filter, sort, a page of products, pagination."""
 
 import reflex as rx
 
-from ecom_reflex.components.layout import page_shell
+from ecom_reflex.components.layout import centered_message, page_shell
 from ecom_reflex.components.product_card import product_card
+from ecom_reflex.services.catalog import SORT_LABELS
 from ecom_reflex.state.catalog import CatalogState
+
+GRID_COLUMNS = rx.breakpoints(initial="1", xs="2", md="3", lg="4")
 
 
 def _category_chip(label: rx.Var[str] | str, slug: rx.Var[str] | str) -> rx.Component:
     selected = CatalogState.category == slug
     return rx.link(
-        rx.badge(
-            label,
-            size="3",
-            radius="full",
-            variant=rx.cond(selected, "solid", "soft"),
-            cursor="pointer",
-        ),
-        href=rx.cond(slug == "", "/", "/?category=" + slug),
+        rx.badge(label, size="3", radius="full", variant=rx.cond(selected, "solid", "soft"), cursor="pointer"),
+        href=rx.cond(slug == "", "/", "/category/" + slug),
         underline="none",
         data_testid="category-filter",
     )
@@ -29,17 +26,51 @@ def category_filter() -> rx.Component:
         rx.foreach(CatalogState.categories, lambda c: _category_chip(c.name, c.slug)),
         wrap="wrap",
         spacing="2",
-        margin_bottom="1.5em",
         as_="nav",
         aria_label="Categories",
     )
 
 
-def _page_link(label: str, page: rx.Var[int], enabled: rx.Var[bool]) -> rx.Component:
-    query = rx.cond(CatalogState.category == "", "", "category=" + CatalogState.category + "&")
+def search_and_sort() -> rx.Component:
+    return rx.flex(
+        rx.form(
+            rx.hstack(
+                rx.input(
+                    rx.input.slot(rx.icon("search", size=16)),
+                    name="q",
+                    placeholder="Search products…",
+                    default_value=CatalogState.query,
+                    key=CatalogState.query,
+                    max_length=100,
+                    width="100%",
+                    size="3",
+                    type="search",
+                    data_testid="search-input",
+                ),
+                rx.button("Search", size="3", type="submit"),
+                width="100%",
+            ),
+            on_submit=CatalogState.search,
+            flex="1",
+            min_width="240px",
+        ),
+        rx.select.root(
+            rx.select.trigger(aria_label="Sort", data_testid="sort"),
+            rx.select.content(*[rx.select.item(label, value=label) for label in SORT_LABELS.values()]),
+            value=CatalogState.sort_label,
+            on_change=CatalogState.change_sort,
+            size="3",
+        ),
+        spacing="3",
+        wrap="wrap",
+        width="100%",
+    )
+
+
+def _page_link(label: str, url: rx.Var[str], enabled: rx.Var[bool]) -> rx.Component:
     return rx.cond(
         enabled,
-        rx.link(rx.button(label, variant="soft"), href="/?" + query + "page=" + page.to_string()),
+        rx.link(rx.button(label, variant="soft"), href=url),
         rx.button(label, variant="soft", disabled=True),
     )
 
@@ -48,9 +79,9 @@ def pagination() -> rx.Component:
     return rx.cond(
         CatalogState.pages > 1,
         rx.hstack(
-            _page_link("Previous", CatalogState.page - 1, CatalogState.page > 1),
+            _page_link("Previous", CatalogState.previous_page_url, CatalogState.page > 1),
             rx.text(f"Page {CatalogState.page} of {CatalogState.pages}", size="2", data_testid="page-indicator"),
-            _page_link("Next", CatalogState.page + 1, CatalogState.page < CatalogState.pages),
+            _page_link("Next", CatalogState.next_page_url, CatalogState.page < CatalogState.pages),
             justify="center",
             align="center",
             spacing="4",
@@ -62,31 +93,30 @@ def pagination() -> rx.Component:
 def _loading_grid() -> rx.Component:
     return rx.grid(
         rx.foreach(rx.Var.range(8), lambda _: rx.skeleton(height="320px", width="100%")),
-        columns=rx.breakpoints(initial="1", xs="2", md="3", lg="4"),
+        columns=GRID_COLUMNS,
         spacing="4",
         width="100%",
     )
 
 
 def _empty_state() -> rx.Component:
-    return rx.center(
-        rx.vstack(
-            rx.icon("package-open", size=48, color=rx.color("gray", 9)),
-            rx.heading("No products here yet", size="4"),
-            rx.text("Try another category, or see everything we sell.", color=rx.color("gray", 10)),
-            rx.link(rx.button("Show all products"), href="/"),
-            align="center",
-            spacing="3",
+    return centered_message(
+        "package-open",
+        "No products found",
+        rx.cond(
+            CatalogState.query != "",
+            "Nothing matches your search. Check the spelling or try fewer words.",
+            "Try another category, or see everything we sell.",
         ),
-        padding_y="4em",
-        data_testid="empty-state",
+        rx.link(rx.button("Show all products"), href="/"),
+        "empty-state",
     )
 
 
 def product_grid() -> rx.Component:
     return rx.grid(
         rx.foreach(CatalogState.products, product_card),
-        columns=rx.breakpoints(initial="1", xs="2", md="3", lg="4"),
+        columns=GRID_COLUMNS,
         spacing="4",
         width="100%",
         data_testid="product-grid",
@@ -95,17 +125,32 @@ def product_grid() -> rx.Component:
 
 def index() -> rx.Component:
     return page_shell(
-        rx.hstack(
-            rx.heading(CatalogState.category_title, size="7"),
-            rx.spacer(),
-            rx.cond(CatalogState.loaded, rx.text(f"{CatalogState.total} products", color=rx.color("gray", 10))),
-            align="baseline",
-            margin_bottom="1em",
+        rx.vstack(
+            rx.hstack(
+                rx.heading(CatalogState.category_title, size="7", data_testid="listing-title"),
+                rx.spacer(),
+                rx.cond(
+                    CatalogState.loaded,
+                    rx.text(
+                        f"{CatalogState.match_count} products",
+                        rx.cond(CatalogState.query != "", f' for "{CatalogState.query}"', ""),
+                        color=rx.color("gray", 10),
+                        data_testid="result-count",
+                    ),
+                ),
+                align="baseline",
+                width="100%",
+                wrap="wrap",
+            ),
+            search_and_sort(),
+            category_filter(),
+            spacing="4",
+            margin_bottom="1.5em",
+            width="100%",
         ),
-        category_filter(),
         rx.cond(
             CatalogState.loaded,
-            rx.cond(CatalogState.total > 0, product_grid(), _empty_state()),
+            rx.cond(CatalogState.match_count > 0, product_grid(), _empty_state()),
             _loading_grid(),
         ),
         pagination(),

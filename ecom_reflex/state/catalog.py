@@ -1,28 +1,41 @@
-"""What the storefront listing shows: one page of products and the category filter."""
+"""The storefront listing (category, search, sort, page, all in the URL) and the product page."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 import reflex as rx
 
 from ecom_reflex.db import session_scope
 from ecom_reflex.services import catalog
-from ecom_reflex.services.catalog import CategoryInfo, ProductSummary
+from ecom_reflex.services.catalog import SORT_LABELS, SORTS, CategoryInfo, ProductDetail, ProductSummary
+from ecom_reflex.services.errors import NotFound
+from ecom_reflex.state.cart import CartState, parse_quantity
+from ecom_reflex.state.session import path_argument
 
 
 def _positive_int(raw: str | None, default: int = 1) -> int:
-    try:
-        return max(1, int(raw or default))
-    except ValueError:
-        return default
+    value = parse_quantity(raw or default)
+    return value if value and value > 0 else default
 
 
-class CatalogState(rx.State):
+def listing_url(category: str = "", query: str = "", sort: str = "newest", page: int = 1) -> str:
+    """The canonical URL of a listing; defaults are left out so links stay short."""
+    params = {"q": query, "sort": sort if sort != "newest" else "", "page": page if page > 1 else ""}
+    encoded = urlencode({key: value for key, value in params.items() if value})
+    path = f"/category/{category}" if category else "/"
+    return f"{path}?{encoded}" if encoded else path
+
+
+class CatalogState(CartState):
     products: list[ProductSummary] = []
     categories: list[CategoryInfo] = []
     category: str = ""
+    query: str = ""
+    sort: str = "newest"
     page: int = 1
     pages: int = 1
-    total: int = 0
+    match_count: int = 0
     loaded: bool = False
 
     @rx.var
@@ -32,16 +45,81 @@ class CatalogState(rx.State):
                 return info.name
         return "All products" if not self.category else "Unknown category"
 
+    @rx.var
+    def sort_label(self) -> str:
+        return SORT_LABELS.get(self.sort, SORT_LABELS["newest"])
+
+    @rx.var
+    def previous_page_url(self) -> str:
+        return listing_url(self.category, self.query, self.sort, self.page - 1)
+
+    @rx.var
+    def next_page_url(self) -> str:
+        return listing_url(self.category, self.query, self.sort, self.page + 1)
+
     @rx.event
     def load_listing(self):
-        """on_load: read category and page from the URL so any listing can be linked."""
+        """on_load of / and /category/[slug]: everything shown comes from the URL."""
         params = self.router.url.query_parameters
-        self.category = params.get("category", "").strip().lower()
+        self.category = (path_argument(self.router.url.path, "category") or params.get("category", "")).strip().lower()
+        self.query = params.get("q", "").strip()[: catalog.MAX_QUERY_LENGTH]
+        self.sort = params.get("sort", "newest") if params.get("sort") in SORTS else "newest"
         with session_scope() as session:
             self.categories = catalog.list_categories(session)
             result = catalog.list_products(
-                session, category_slug=self.category or None, page=_positive_int(params.get("page"))
+                session,
+                category_slug=self.category or None,
+                query=self.query,
+                sort=self.sort,
+                page=_positive_int(params.get("page")),
             )
         self.products = result.items
-        self.page, self.pages, self.total = result.page, result.pages, result.total
+        self.page, self.pages, self.match_count = result.page, result.pages, result.total
         self.loaded = True
+        self._load_cart()
+
+    @rx.event
+    def search(self, form_data: dict):
+        query = str(form_data.get("q", "")).strip()[: catalog.MAX_QUERY_LENGTH]
+        return rx.redirect(listing_url(self.category, query, self.sort))
+
+    @rx.event
+    def change_sort(self, label: str):
+        sort = next((key for key, text in SORT_LABELS.items() if text == label), "newest")
+        return rx.redirect(listing_url(self.category, self.query, sort))
+
+
+class ProductState(CartState):
+    product: ProductDetail | None = None
+    not_found: bool = False
+    quantity: int = 1
+
+    @rx.var
+    def max_quantity(self) -> int:
+        return min(self.product.stock, 99) if self.product else 0
+
+    @rx.event
+    def load_product(self):
+        """on_load of /product/[product_id]."""
+        self.quantity = 1
+        product_id = parse_quantity(path_argument(self.router.url.path, "product"))
+        with session_scope() as session:
+            try:
+                self.product = catalog.get_product(session, product_id) if product_id else None
+            except NotFound:
+                self.product = None
+        self.not_found = self.product is None
+        self._load_cart()
+
+    @rx.event
+    def step_quantity(self, delta: int):
+        step = 1 if parse_quantity(delta) == 1 else -1
+        self.quantity = max(1, min(self.max_quantity or 1, self.quantity + step))
+
+    @rx.event
+    def add_selected(self):
+        if self.product is None:
+            return rx.toast.error("This product is no longer available.")
+        result = self._add(self.product.id, self.quantity)
+        self.quantity = 1
+        return result

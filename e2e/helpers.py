@@ -1,0 +1,75 @@
+"""Shared steps for the journeys: the UI for what a person does, SQL for what we check."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+PASSWORD = "journey-pass-1"
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+def query(db_file: Path, sql: str, *params) -> list[tuple]:
+    with sqlite3.connect(db_file) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def execute(db_file: Path, sql: str, *params) -> None:
+    with sqlite3.connect(db_file) as connection:
+        connection.execute(sql, params)
+
+
+def product_id(db_file: Path, name: str) -> int:
+    return query(db_file, "SELECT id FROM products WHERE name = ?", name)[0][0]
+
+
+def register(page: Page, username: str, password: str = PASSWORD, next_path: str = "") -> None:
+    page.goto("/register" + (f"?next={next_path}" if next_path else ""))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("E-mail").fill(f"{username}@example.com")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Confirm password").fill(password)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_test_id("current-user")).to_have_text(username)
+
+
+def log_in(page: Page, username: str, password: str = PASSWORD) -> None:
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def log_out(page: Page) -> None:
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+
+
+def add_from_product_page(page: Page, db_file: Path, name: str, quantity: int = 1) -> None:
+    page.goto(f"/product/{product_id(db_file, name)}")
+    expect(page.get_by_test_id("product-title")).to_have_text(name)
+    for _ in range(quantity - 1):
+        page.get_by_role("button", name="More").click()
+    expect(page.get_by_test_id("quantity")).to_have_text(str(quantity))
+    page.get_by_test_id("add-to-cart").click()
+    expect(page.get_by_text(re.compile(f"Added {re.escape(name)} to your cart"))).to_be_visible()
+
+
+def cart_count(page: Page):
+    return page.get_by_test_id("cart-count")
+
+
+def wait_until(condition, timeout_s: float = 10.0) -> None:
+    """For server-side effects the page does not show; fails after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition still false after {timeout_s}s")
+        time.sleep(0.05)

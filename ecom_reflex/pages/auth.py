@@ -1,0 +1,78 @@
+"""Log in and register."""
+
+import reflex as rx
+
+from ecom_reflex.components.layout import form_field, page_shell
+from ecom_reflex.state.auth import LoginState, RegisterState
+
+
+def _form_card(title: str, *children: rx.Component) -> rx.Component:
+    return rx.center(
+        rx.card(
+            rx.vstack(rx.heading(title, size="6"), *children, spacing="4", width="100%"),
+            width="100%",
+            max_width="420px",
+            size="3",
+        ),
+        padding_y="2em",
+    )
+
+
+def _form_error(message: rx.Var[str]) -> rx.Component:
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="triangle-alert", color_scheme="red", width="100%", data_testid="form-error"),
+    )
+
+
+def login_page() -> rx.Component:
+    return page_shell(
+        _form_card(
+            "Log in",
+            _form_error(LoginState.form_error),
+            rx.form(
+                rx.vstack(
+                    form_field("Username", "username", LoginState.errors, auto_complete="username", max_length=64),
+                    form_field(
+                        "Password", "password", LoginState.errors, type="password", auto_complete="current-password"
+                    ),
+                    rx.button("Log in", type="submit", size="3", width="100%", loading=LoginState.submitting),
+                    spacing="3",
+                ),
+                on_submit=LoginState.log_in,
+            ),
+            rx.text(
+                "New here? ",
+                rx.link("Create an account", href="/register?next=" + LoginState.next_path),
+                size="2",
+            ),
+        )
+    )
+
+
+def register_page() -> rx.Component:
+    errors = RegisterState.errors
+    return page_shell(
+        _form_card(
+            "Create an account",
+            _form_error(RegisterState.form_error),
+            rx.form(
+                rx.vstack(
+                    form_field("Username", "username", errors, auto_complete="username", max_length=32),
+                    rx.text("3-32 letters, digits, '_', '.' or '-'.", size="1", color=rx.color("gray", 10)),
+                    form_field("E-mail", "email", errors, type="email", auto_complete="email", max_length=254),
+                    form_field("Password", "password", errors, type="password", auto_complete="new-password"),
+                    form_field("Confirm password", "confirm", errors, type="password", auto_complete="new-password"),
+                    rx.button(
+                        "Create account", type="submit", size="3", width="100%", loading=RegisterState.submitting
+                    ),
+                    spacing="3",
+                ),
+                on_submit=RegisterState.register,
+                no_validate=True,  # the server validates and says what is wrong, next to each field
+            ),
+            rx.text(
+                "Already have an account? ", rx.link("Log in", href="/login?next=" + RegisterState.next_path), size="2"
+            ),
+        )
+    )

@@ -1,0 +1,124 @@
+"""The cart: lines with quantities, totals, and the way to checkout."""
+
+import reflex as rx
+
+from ecom_reflex.components.layout import centered_message, page_shell
+from ecom_reflex.services.cart import CartLine
+from ecom_reflex.state.cart import CartState
+
+
+def _quantity_input(line: rx.Var[CartLine]) -> rx.Component:
+    return rx.hstack(
+        rx.icon_button(
+            rx.icon("minus", size=14),
+            size="1",
+            variant="soft",
+            disabled=line.quantity <= 1,
+            on_click=CartState.set_line_quantity(line.product_id, (line.quantity - 1).to_string()),
+            aria_label="Fewer",
+        ),
+        rx.input(
+            default_value=line.quantity.to_string(),
+            # Re-created on every cart refresh, so a refused value is replaced by the stored one.
+            key=line.product_id.to_string() + "-" + CartState.cart_revision.to_string(),
+            type="number",
+            min=1,
+            max=99,
+            width="4.5em",
+            on_blur=lambda value: CartState.set_line_quantity(line.product_id, value),
+            aria_label="Quantity",
+            data_testid="line-quantity",
+        ),
+        rx.icon_button(
+            rx.icon("plus", size=14),
+            size="1",
+            variant="soft",
+            on_click=CartState.set_line_quantity(line.product_id, (line.quantity + 1).to_string()),
+            aria_label="More",
+        ),
+        align="center",
+        spacing="2",
+    )
+
+
+def _line(line: rx.Var[CartLine]) -> rx.Component:
+    return rx.card(
+        rx.flex(
+            rx.image(src=line.image, alt=line.name, width="88px", height="88px", border_radius="8px"),
+            rx.vstack(
+                rx.link(line.name, href="/product/" + line.product_id.to_string(), weight="bold", size="3"),
+                rx.text(line.unit_price, " each", size="2", color=rx.color("gray", 10)),
+                rx.cond(
+                    ~line.available,
+                    rx.text(
+                        rx.cond(line.stock > 0, f"Only {line.stock} left: lower the quantity.", "Out of stock."),
+                        size="2",
+                        color=rx.color("red", 11),
+                        data_testid="line-unavailable",
+                    ),
+                ),
+                spacing="1",
+                flex="1",
+                min_width="160px",
+            ),
+            _quantity_input(line),
+            rx.text(line.line_total, weight="bold", min_width="6em", text_align="right", data_testid="line-total"),
+            rx.icon_button(
+                rx.icon("trash-2", size=16),
+                variant="ghost",
+                color_scheme="red",
+                on_click=CartState.remove_line(line.product_id),
+                aria_label="Remove",
+                data_testid="remove-line",
+            ),
+            align="center",
+            spacing="4",
+            wrap="wrap",
+        ),
+        width="100%",
+        data_testid="cart-line",
+    )
+
+
+def cart_page() -> rx.Component:
+    return page_shell(
+        rx.heading("Your cart", size="7", margin_bottom="1em"),
+        rx.cond(
+            ~CartState.cart_loaded,
+            rx.center(rx.spinner(size="3"), padding_y="4em"),
+            rx.cond(
+                CartState.lines.length() == 0,
+                centered_message(
+                    "shopping-cart",
+                    "Your cart is empty",
+                    "Find something you like and add it here.",
+                    rx.link(rx.button("Continue shopping"), href="/"),
+                    "empty-cart",
+                ),
+                rx.vstack(
+                    rx.foreach(CartState.lines, _line),
+                    rx.hstack(
+                        rx.link("Continue shopping", href="/"),
+                        rx.spacer(),
+                        rx.text("Total", size="4"),
+                        rx.text(CartState.total, size="6", weight="bold", data_testid="cart-total"),
+                        align="center",
+                        width="100%",
+                        spacing="4",
+                        padding_top="1em",
+                    ),
+                    rx.hstack(
+                        rx.spacer(),
+                        rx.link(
+                            rx.button("Check out", size="3", disabled=~CartState.can_check_out),
+                            href=rx.cond(CartState.can_check_out, "/checkout", "/cart"),
+                            data_testid="checkout-link",
+                        ),
+                        width="100%",
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+            ),
+        ),
+    )

@@ -1,0 +1,106 @@
+"""Checkout: shipping address and the order summary."""
+
+import reflex as rx
+
+from ecom_reflex.components.layout import centered_message, form_field, page_shell
+from ecom_reflex.services.cart import CartLine
+from ecom_reflex.state.checkout import CheckoutState
+
+
+def _summary_line(line: rx.Var[CartLine]) -> rx.Component:
+    return rx.hstack(
+        rx.text(line.quantity, " × ", line.name, size="2", flex="1"),
+        rx.text(line.line_total, size="2", weight="medium"),
+        width="100%",
+    )
+
+
+def _summary() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Order summary", size="4"),
+            rx.foreach(CheckoutState.lines, _summary_line),
+            rx.separator(),
+            rx.hstack(
+                rx.text("Total", weight="bold"),
+                rx.spacer(),
+                rx.text(CheckoutState.total, weight="bold", size="5", data_testid="checkout-total"),
+                width="100%",
+            ),
+            rx.link("Edit cart", href="/cart", size="2"),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _shipping_form() -> rx.Component:
+    errors = CheckoutState.errors
+    return rx.form(
+        rx.vstack(
+            rx.heading("Shipping address", size="4"),
+            form_field("Full name", "name", errors, auto_complete="name", max_length=120),
+            form_field("Address", "line1", errors, auto_complete="address-line1", max_length=200),
+            form_field("Address line 2 (optional)", "line2", errors, auto_complete="address-line2", max_length=200),
+            rx.grid(
+                form_field("Postal code", "postal_code", errors, auto_complete="postal-code", max_length=20),
+                form_field("City", "city", errors, auto_complete="address-level2", max_length=100),
+                columns=rx.breakpoints(initial="1", sm="2"),
+                spacing="3",
+                width="100%",
+            ),
+            form_field("Country", "country", errors, auto_complete="country-name", max_length=60),
+            rx.cond(
+                CheckoutState.form_error != "",
+                rx.callout(
+                    CheckoutState.form_error,
+                    icon="triangle-alert",
+                    color_scheme="red",
+                    width="100%",
+                    data_testid="checkout-error",
+                ),
+            ),
+            rx.button(
+                "Place order",
+                type="submit",
+                size="3",
+                width="100%",
+                loading=CheckoutState.placing,
+                disabled=~CheckoutState.can_check_out,
+                data_testid="place-order",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        on_submit=CheckoutState.place_order,
+        no_validate=True,  # the server validates and says what is wrong, next to each field
+        width="100%",
+    )
+
+
+def checkout_page() -> rx.Component:
+    return page_shell(
+        rx.heading("Checkout", size="7", margin_bottom="1em"),
+        rx.cond(
+            ~CheckoutState.cart_loaded | ~CheckoutState.logged_in,
+            rx.center(rx.spinner(size="3"), padding_y="4em"),
+            rx.cond(
+                CheckoutState.lines.length() == 0,
+                centered_message(
+                    "shopping-cart",
+                    "Your cart is empty",
+                    "Add something to your cart before checking out.",
+                    rx.link(rx.button("Continue shopping"), href="/"),
+                    "empty-cart",
+                ),
+                rx.grid(
+                    _shipping_form(),
+                    _summary(),
+                    columns=rx.breakpoints(initial="1", md="2"),
+                    spacing="6",
+                    width="100%",
+                ),
+            ),
+        ),
+    )

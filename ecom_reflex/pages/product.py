@@ -1,0 +1,86 @@
+"""One product: image, description, price, stock and a quantity to add."""
+
+import reflex as rx
+
+from ecom_reflex.components.layout import centered_message, page_shell
+from ecom_reflex.components.product_card import stock_badge
+from ecom_reflex.state.catalog import ProductState
+
+
+def quantity_selector() -> rx.Component:
+    return rx.hstack(
+        rx.icon_button(
+            rx.icon("minus", size=16),
+            variant="soft",
+            on_click=ProductState.step_quantity(-1),
+            disabled=ProductState.quantity <= 1,
+            aria_label="Fewer",
+        ),
+        rx.text(ProductState.quantity, size="4", min_width="2em", text_align="center", data_testid="quantity"),
+        rx.icon_button(
+            rx.icon("plus", size=16),
+            variant="soft",
+            on_click=ProductState.step_quantity(1),
+            disabled=ProductState.quantity >= ProductState.max_quantity,
+            aria_label="More",
+        ),
+        align="center",
+        spacing="3",
+    )
+
+
+def _product() -> rx.Component:
+    product = ProductState.product
+    return rx.grid(
+        rx.image(src=product.image, alt=product.name, width="100%", border_radius="12px", aspect_ratio="1"),
+        rx.vstack(
+            rx.link(
+                product.category_name,
+                href="/category/" + product.category_slug,
+                size="2",
+                text_transform="uppercase",
+            ),
+            rx.heading(product.name, size="8", data_testid="product-title"),
+            rx.text(product.price, size="7", weight="bold", data_testid="product-price"),
+            stock_badge(product.stock),
+            rx.text(product.description, size="4", color=rx.color("gray", 11)),
+            rx.cond(
+                product.stock > 0,
+                rx.hstack(
+                    quantity_selector(),
+                    rx.button(
+                        rx.icon("shopping-cart", size=18),
+                        "Add to cart",
+                        size="3",
+                        on_click=ProductState.add_selected,
+                        data_testid="add-to-cart",
+                    ),
+                    spacing="5",
+                    align="center",
+                    wrap="wrap",
+                ),
+                rx.text("This product is out of stock. Check back soon.", color=rx.color("red", 11)),
+            ),
+            spacing="4",
+            align="start",
+        ),
+        columns=rx.breakpoints(initial="1", md="2"),
+        spacing="7",
+        width="100%",
+    )
+
+
+def product_page() -> rx.Component:
+    return page_shell(
+        rx.cond(
+            ProductState.not_found,
+            centered_message(
+                "search-x",
+                "Product not found",
+                "This product does not exist or is no longer sold.",
+                rx.link(rx.button("Back to the shop"), href="/"),
+                "not-found",
+            ),
+            rx.cond(ProductState.product, _product(), rx.center(rx.spinner(size="3"), padding_y="6em")),
+        )
+    )

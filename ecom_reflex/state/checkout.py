@@ -1,0 +1,78 @@
+"""Checkout: shipping form, one order per attempt, however often it is submitted."""
+
+from __future__ import annotations
+
+import uuid
+
+import reflex as rx
+from sqlalchemy.exc import IntegrityError
+
+from ecom_reflex.db import session_scope
+from ecom_reflex.services import orders
+from ecom_reflex.services.errors import FieldErrors, ServiceError
+from ecom_reflex.services.orders import OutOfStock
+from ecom_reflex.state.cart import CartState
+from ecom_reflex.state.session import login_url
+
+
+class CheckoutState(CartState):
+    errors: dict[str, str] = {}
+    form_error: str = ""
+    placing: bool = False
+    # One key per visit to the checkout page: a double click or a retry of the
+    # same attempt sends the same key and gets the same order back.
+    attempt_key: str = ""
+
+    @rx.event
+    def open_checkout(self):
+        self._load_cart()
+        if not self.logged_in:
+            return rx.redirect(login_url("/checkout"))
+        self.errors, self.form_error, self.placing = {}, "", False
+        self.attempt_key = uuid.uuid4().hex
+
+    @rx.event
+    def place_order(self, form_data: dict):
+        if self.placing:
+            return
+        self.errors, self.form_error = {}, ""
+        form = {name: str(form_data.get(name, "")) for name in orders.SHIPPING_FIELDS}
+        try:
+            address = orders.validate_shipping(form)
+        except FieldErrors as error:
+            self.errors = error.errors
+            return
+        self.placing = True
+        try:
+            order_id = self._place(address)
+        except OutOfStock as error:
+            self.form_error = str(error)
+            self._load_cart()
+            return
+        except ServiceError as error:
+            self.form_error = str(error)
+            self._load_cart()
+            return
+        finally:
+            self.placing = False
+        if order_id is None:
+            return rx.redirect(login_url("/checkout"))
+        self._load_cart()
+        return rx.redirect(f"/orders/{order_id}?placed=1")
+
+    def _place(self, address: orders.ShippingAddress) -> int | None:
+        with session_scope(write=True) as session:
+            user = self._current_user(session)
+            if user is None:
+                return None
+            user_id = user.id
+            try:
+                return orders.place_order(session, user_id, address, self.attempt_key).id
+            except IntegrityError:
+                session.rollback()
+        # A concurrent submission of this very attempt won the race (PostgreSQL): use its order.
+        with session_scope() as session:
+            order = orders.find_by_idempotency_key(session, user_id, self.attempt_key)
+        if order is None:
+            raise ServiceError("Your order could not be placed; please try again.")
+        return order.id

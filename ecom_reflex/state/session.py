@@ -1,0 +1,64 @@
+"""Who is calling: the browser's session token and the user it resolves to.
+
+Every state that needs the caller inherits SessionState and asks `_current_user`
+inside its own database session, so a disabled user or a revoked session is
+refused at once, on the server, on every event.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+from sqlmodel import Session
+
+from ecom_reflex.db import session_scope
+from ecom_reflex.models import User
+from ecom_reflex.services import auth
+
+
+def safe_next_path(raw: str | None, default: str = "/") -> str:
+    """A local path to go back to after login; anything else (other hosts, schemes) becomes `default`."""
+    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
+        return default
+    return raw
+
+
+def path_argument(path: str, prefix: str) -> str:
+    """The segment after `/prefix/` in a path: path_argument("/product/12", "product") == "12"."""
+    parts = [part for part in path.split("/") if part]
+    return parts[1] if len(parts) == 2 and parts[0] == prefix else ""
+
+
+def login_url(next_path: str) -> str:
+    from urllib.parse import quote
+
+    return f"/login?next={quote(next_path, safe='/')}"
+
+
+class SessionState(rx.State):
+    # The token lives in the browser only; the server keeps its hash.
+    auth_token: str = rx.LocalStorage("", name="shop_session", sync=True)
+    username: str = ""
+    is_admin: bool = False
+
+    @rx.var
+    def logged_in(self) -> bool:
+        return self.username != ""
+
+    def _current_user(self, session: Session) -> User | None:
+        user = auth.user_for_token(session, self.auth_token)
+        self._show_user(user)
+        return user
+
+    def _show_user(self, user: User | None) -> None:
+        if user is None and self.auth_token:
+            self.auth_token = ""  # expired, revoked or disabled: forget it
+        self.username = user.username if user else ""
+        self.is_admin = bool(user and user.is_admin)
+
+    @rx.event
+    def logout(self):
+        with session_scope() as session:
+            auth.end_session(session, self.auth_token)
+        self.auth_token = ""
+        self._show_user(None)
+        return [rx.redirect("/"), rx.toast.info("You are logged out.")]
