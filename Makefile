@@ -8,14 +8,18 @@ BUN_VERSION := 1.4.5
 BUN := $(TOOLS)/node_modules/.bin/bun
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test setup serve deps test-deps bun chromium unit e2e clean
+.PHONY: run test lint deps test-deps bun chromium unit e2e clean
 
 run: deps bun ## Set up, migrate, seed and serve the shop (http://127.0.0.1:8000 by default)
 	$(PY) -m ecom_reflex.cli setup
 	$(PY) -m ecom_reflex.cli serve
 
-test: test-deps bun chromium ## Install what tests need, then run every test (e2e included)
+test: test-deps bun chromium lint ## Install what tests need, then run every test (e2e included)
 	$(PY) -m pytest
+
+lint: test-deps ## ruff: lint and formatting
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 unit: test-deps ## Unit and integration tests only (no browser)
 	$(PY) -m pytest tests

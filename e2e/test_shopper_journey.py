@@ -56,7 +56,9 @@ def test_register_search_add_change_quantity_check_out_and_see_the_order(page: P
     page.get_by_test_id("place-order").click()
     expect(page.get_by_test_id("error-name")).to_have_text("Full name is required.")
     expect(page.get_by_test_id("error-country")).to_be_visible()
-    assert query(db, "SELECT count(*) FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?", username) == [(0,)]
+    assert query(
+        db, "SELECT count(*) FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?", username
+    ) == [(0,)]
 
     page.get_by_label("Full name").fill("Ada Lovelace")
     page.get_by_label("Address", exact=True).fill("12 Analytical Street")
@@ -136,7 +138,7 @@ def test_lockout_message_after_five_wrong_passwords(page: Page, shop_server):
         log_in(page, username, "not-the-password")
         expect(page.get_by_test_id("form-error")).to_have_text("Wrong username or password.")
         # The message looks the same each time: wait for the server to have counted this attempt.
-        wait_until(lambda: query(shop_server.db_file, failures, username.lower()) == [(attempt,)])
+        wait_until(lambda n=attempt: query(shop_server.db_file, failures, username.lower()) == [(n,)])
     log_in(page, username)  # even the right password is refused now
     expect(page.get_by_test_id("form-error")).to_contain_text("Too many failed logins. Try again in")
     expect(page.get_by_test_id("current-user")).to_have_count(0)
@@ -163,7 +165,9 @@ def test_a_shortage_at_checkout_names_the_product_and_changes_nothing(page: Page
         )
         assert query(db, "SELECT stock FROM products WHERE name = 'Science Kit'") == [(2,)]
         assert query(db, "SELECT stock FROM products WHERE name = 'Jigsaw Puzzle 1000'") == [(stock_before,)]
-        assert query(db, "SELECT count(*) FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?", username) == [(0,)]
+        assert query(
+            db, "SELECT count(*) FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?", username
+        ) == [(0,)]
         expect(page.get_by_test_id("place-order")).to_be_disabled()
 
         page.goto("/cart")
@@ -220,7 +224,9 @@ def test_registration_errors_are_shown_next_to_each_field(page: Page, shop_serve
     expect(page.get_by_test_id("error-email")).to_have_text("Enter a valid e-mail address.")
     expect(page.get_by_test_id("error-password")).to_have_text("Use at least 8 characters.")
     expect(page.get_by_test_id("error-confirm")).to_have_text("The passwords do not match.")
-    assert query(shop_server.db_file, "SELECT count(*) FROM users WHERE lower(username) = ?", existing.lower()) == [(1,)]
+    assert query(shop_server.db_file, "SELECT count(*) FROM users WHERE lower(username) = ?", existing.lower()) == [
+        (1,)
+    ]
 
 
 def test_unknown_product_and_order_and_page_are_friendly(page: Page, shop_server):

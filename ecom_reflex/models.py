@@ -37,7 +37,7 @@ def _foreign_key(target: str, *, ondelete: str, nullable: bool = False, index: b
     )
 
 
-class OrderStatus(str, enum.Enum):
+class OrderStatus(enum.StrEnum):
     PENDING = "pending"
     PAID = "paid"
     SHIPPED = "shipped"

@@ -40,7 +40,10 @@ def test_placing_an_order_snapshots_prices_decrements_stock_and_clears_the_cart(
     assert order.total_cents == 2 * 1200 + 3 * 250 and order.status == "pending"
     assert session.get(Product, widget.id).stock == 3 and session.get(Product, gadget.id).stock == 6
     items = session.exec(select(OrderItem).order_by(OrderItem.product_name)).all()
-    assert [(i.product_name, i.unit_price_cents, i.quantity) for i in items] == [("Gadget", 250, 3), ("Widget", 1200, 2)]
+    assert [(i.product_name, i.unit_price_cents, i.quantity) for i in items] == [
+        ("Gadget", 250, 3),
+        ("Widget", 1200, 2),
+    ]
     assert session.exec(select(CartItem)).all() == []
     history = session.exec(select(OrderStatusChange)).one()
     assert (history.from_status, history.to_status, history.changed_by_id) == (None, "pending", user.id)

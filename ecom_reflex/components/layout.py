@@ -149,6 +149,11 @@ def page_shell(*children: rx.Component) -> rx.Component:
     )
 
 
+def loading() -> rx.Component:
+    """What a page shows until its on_load has answered."""
+    return rx.center(rx.spinner(size="3"), padding_y="5em", data_testid="loading")
+
+
 def centered_message(icon: str, title: str, text: str, action: rx.Component, test_id: str) -> rx.Component:
     """Empty states and not-found pages."""
     return rx.center(

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import centered_message, page_shell
+from ecom_reflex.components.layout import centered_message, loading, page_shell
 from ecom_reflex.services.cart import CartLine
 from ecom_reflex.state.cart import CartState
 
@@ -85,7 +85,7 @@ def cart_page() -> rx.Component:
         rx.heading("Your cart", size="7", margin_bottom="1em"),
         rx.cond(
             ~CartState.cart_loaded,
-            rx.center(rx.spinner(size="3"), padding_y="4em"),
+            loading(),
             rx.cond(
                 CartState.lines.length() == 0,
                 centered_message(

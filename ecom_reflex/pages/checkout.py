@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import centered_message, form_field, page_shell
+from ecom_reflex.components.layout import centered_message, form_field, loading, page_shell
 from ecom_reflex.services.cart import CartLine
 from ecom_reflex.state.checkout import CheckoutState
 
@@ -84,7 +84,7 @@ def checkout_page() -> rx.Component:
         rx.heading("Checkout", size="7", margin_bottom="1em"),
         rx.cond(
             ~CheckoutState.cart_loaded | ~CheckoutState.logged_in,
-            rx.center(rx.spinner(size="3"), padding_y="4em"),
+            loading(),
             rx.cond(
                 CheckoutState.lines.length() == 0,
                 centered_message(

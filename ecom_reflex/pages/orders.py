@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import centered_message, page_shell
+from ecom_reflex.components.layout import centered_message, loading, page_shell
 from ecom_reflex.services.orders import OrderLine, OrderSummary, StatusStep
 from ecom_reflex.state.orders import OrdersState
 
@@ -34,18 +34,24 @@ def orders_page() -> rx.Component:
         rx.heading("My orders", size="7", margin_bottom="1em"),
         rx.cond(
             ~OrdersState.orders_loaded,
-            rx.center(rx.spinner(size="3"), padding_y="4em"),
+            loading(),
             rx.cond(
                 OrdersState.orders_total == 0,
                 centered_message(
-                    "package", "No orders yet", "Your orders will appear here.",
-                    rx.link(rx.button("Start shopping"), href="/"), "no-orders",
-                ),  # fmt: skip
+                    "package",
+                    "No orders yet",
+                    "Your orders will appear here.",
+                    rx.link(rx.button("Start shopping"), href="/"),
+                    "no-orders",
+                ),
                 rx.vstack(
                     rx.table.root(
                         rx.table.header(
                             rx.table.row(
-                                *[rx.table.column_header_cell(h) for h in ("Order", "Placed", "Items", "Total", "Status")]
+                                *[
+                                    rx.table.column_header_cell(h)
+                                    for h in ("Order", "Placed", "Items", "Total", "Status")
+                                ]
                             )
                         ),
                         rx.table.body(rx.foreach(OrdersState.orders, _order_row)),
@@ -167,9 +173,12 @@ def order_page() -> rx.Component:
         rx.cond(
             OrdersState.order_missing,
             centered_message(
-                "search-x", "Order not found", "We could not find that order in your account.",
-                rx.link(rx.button("My orders"), href="/orders"), "not-found",
-            ),  # fmt: skip
-            rx.cond(OrdersState.order, _order_detail(), rx.center(rx.spinner(size="3"), padding_y="6em")),
+                "search-x",
+                "Order not found",
+                "We could not find that order in your account.",
+                rx.link(rx.button("My orders"), href="/orders"),
+                "not-found",
+            ),
+            rx.cond(OrdersState.order, _order_detail(), loading()),
         )
     )

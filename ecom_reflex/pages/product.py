@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import centered_message, page_shell
+from ecom_reflex.components.layout import centered_message, loading, page_shell
 from ecom_reflex.components.product_card import stock_badge
 from ecom_reflex.state.catalog import ProductState
 
@@ -81,6 +81,6 @@ def product_page() -> rx.Component:
                 rx.link(rx.button("Back to the shop"), href="/"),
                 "not-found",
             ),
-            rx.cond(ProductState.product, _product(), rx.center(rx.spinner(size="3"), padding_y="6em")),
+            rx.cond(ProductState.product, _product(), loading()),
         )
     )

@@ -14,7 +14,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func
@@ -35,7 +35,7 @@ LOCKOUT_WINDOW = timedelta(minutes=15)
 INVALID_CREDENTIALS = "Wrong username or password."
 
 
-class LoginStatus(str, Enum):
+class LoginStatus(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     LOCKED = "locked"
@@ -84,9 +84,10 @@ def validate_registration(username: str, email: str, password: str, confirm: str
 
 def register(session: Session, username: str, email: str, password: str, confirm: str) -> User:
     username, email, errors = validate_registration(username, email, password, confirm)
-    if "username" not in errors and session.exec(
-        select(User.id).where(func.lower(User.username) == username.lower())
-    ).first():
+    if (
+        "username" not in errors
+        and session.exec(select(User.id).where(func.lower(User.username) == username.lower())).first()
+    ):
         errors["username"] = "This username is taken."
     if "email" not in errors and session.exec(select(User.id).where(User.email == email)).first():
         errors["email"] = "An account with this e-mail already exists."
@@ -142,7 +143,9 @@ def start_session(session: Session, user: User, now: datetime | None = None) -> 
     """A new session for `user`; returns the token, which is stored nowhere on the server."""
     now = now or utcnow()
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    session.add(AuthSession(user_id=user.id, token_hash=hash_token(token), created_at=now, expires_at=now + SESSION_LIFETIME))
+    session.add(
+        AuthSession(user_id=user.id, token_hash=hash_token(token), created_at=now, expires_at=now + SESSION_LIFETIME)
+    )
     # Expired sessions of this user are cleaned as a new one starts.
     session.exec(delete(AuthSession).where(AuthSession.user_id == user.id, AuthSession.expires_at <= now))
     return token

@@ -139,9 +139,7 @@ def place_order(session: Session, user_id: int, address: ShippingAddress, idempo
 
 
 def find_by_idempotency_key(session: Session, user_id: int, idempotency_key: str) -> Order | None:
-    return session.exec(
-        select(Order).where(Order.idempotency_key == idempotency_key, Order.user_id == user_id)
-    ).first()
+    return session.exec(select(Order).where(Order.idempotency_key == idempotency_key, Order.user_id == user_id)).first()
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,11 @@ def _register(form: dict[str, str], guest_lines: dict[int, int]) -> _Outcome:
     with session_scope(write=True) as session:
         try:
             user = auth.register(
-                session, form.get("username", ""), form.get("email", ""), form.get("password", ""), form.get("confirm", "")
+                session,
+                form.get("username", ""),
+                form.get("email", ""),
+                form.get("password", ""),
+                form.get("confirm", ""),
             )
         except FieldErrors as error:
             return _Outcome(errors=error.errors)
@@ -83,9 +87,7 @@ class LoginState(AuthFormState):
         username = str(form_data.get("username", "")).strip()
         password = str(form_data.get("password", ""))
         self.errors = {
-            name: "Required."
-            for name, value in (("username", username), ("password", password))
-            if not value
+            name: "Required." for name, value in (("username", username), ("password", password)) if not value
         }
         self.form_error = ""
         if self.errors:
