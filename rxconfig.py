@@ -1,8 +1,12 @@
+import os
+
 import reflex as rx
 
 from ecom_reflex.settings import load_or_exit
 
 settings = load_or_exit()
+# Reflex serves uploads from this folder at /_upload/<name>.
+os.environ["REFLEX_UPLOADED_FILES_DIR"] = str(settings.upload_dir)
 
 config = rx.Config(
     app_name="ecom_reflex",

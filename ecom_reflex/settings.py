@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     # No default on purpose: when unset, setup generates one and prints it once.
     admin_password: str | None = Field(default=None, min_length=8)
     seed_demo_data: bool = Field(default=True, description="Seed the demo catalogue on setup.")
+    upload_dir: Path = Field(default=PROJECT_ROOT / "uploaded_files", description="Where uploaded images are kept.")
 
     @field_validator("db_url")
     @classmethod

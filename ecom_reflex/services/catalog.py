@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from ecom_reflex.models import Category, Product
 from ecom_reflex.money import format_cents
 from ecom_reflex.services.errors import NotFound
+from ecom_reflex.services.listing import clamp_page, text_match
 
 PER_PAGE = 12
 MAX_QUERY_LENGTH = 100
@@ -92,15 +92,12 @@ def list_products(
         conditions.append(Category.slug == category_slug)
     query = query.strip()[:MAX_QUERY_LENGTH]
     if query:
-        conditions.append(
-            or_(Product.name.icontains(query, autoescape=True), Product.description.icontains(query, autoescape=True))
-        )
+        conditions.append(text_match(query, Product.name, Product.description))
 
     total = session.exec(
         select(func.count(Product.id)).join(Category, Product.category_id == Category.id).where(*conditions)
     ).one()
-    pages = max(1, math.ceil(total / per_page))
-    page = min(max(1, page), pages)
+    page, pages = clamp_page(total, page, per_page)
 
     rows = session.exec(
         select(Product, Category)

@@ -9,19 +9,30 @@ rollback leaves everything as it was.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, select
 
 from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatus, OrderStatusChange, Product, User, utcnow
 from ecom_reflex.money import format_cents
 from ecom_reflex.services import cart
 from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
+from ecom_reflex.services.listing import clamp_page, text_match
 
 ORDERS_PER_PAGE = 10
+ADMIN_ORDERS_PER_PAGE = 20
+
+S = OrderStatus
+# The whole workflow: from -> the statuses it may move to. Anything else is refused.
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING: frozenset({S.PAID, S.CANCELLED}),
+    S.PAID: frozenset({S.SHIPPED, S.CANCELLED}),
+    S.SHIPPED: frozenset({S.DELIVERED}),
+    S.DELIVERED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
 
 # Field: (label, required, max length). Lengths match the Order columns.
 SHIPPING_FIELDS: dict[str, tuple[str, bool, int]] = {
@@ -181,6 +192,7 @@ class StatusStep:
 class OrderDetail:
     id: int
     number: str
+    customer: str
     status: str
     total: str
     created_at: str
@@ -195,8 +207,7 @@ def _when(moment: datetime) -> str:
 
 def list_orders_for_user(session: Session, user_id: int, page: int = 1) -> OrderPage:
     total = session.exec(select(func.count(Order.id)).where(Order.user_id == user_id)).one()
-    pages = max(1, math.ceil(total / ORDERS_PER_PAGE))
-    page = min(max(1, page), pages)
+    page, pages = clamp_page(total, page, ORDERS_PER_PAGE)
     item_counts = (
         select(OrderItem.order_id, func.sum(OrderItem.quantity).label("item_count"))
         .group_by(OrderItem.order_id)
@@ -229,6 +240,7 @@ def order_detail(session: Session, order_id: int, *, user_id: int | None = None)
     order = session.get(Order, order_id)
     if order is None or (user_id is not None and order.user_id != user_id):
         raise NotFound("We could not find that order.")
+    customer = session.get(User, order.user_id)
     lines = session.exec(select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)).all()
     changes = session.exec(
         select(OrderStatusChange, User.username)
@@ -246,6 +258,7 @@ def order_detail(session: Session, order_id: int, *, user_id: int | None = None)
     return OrderDetail(
         id=order.id,
         number=order_number(order.id),
+        customer=customer.username if customer else "",
         status=order.status,
         total=format_cents(order.total_cents),
         created_at=_when(order.created_at),
@@ -270,3 +283,99 @@ def order_detail(session: Session, order_id: int, *, user_id: int | None = None)
             for change, username in changes
         ],
     )
+
+
+def allowed_next_statuses(status: str) -> list[str]:
+    return sorted(next_status.value for next_status in TRANSITIONS.get(OrderStatus(status), ()))
+
+
+def change_status(session: Session, order_id: int, to_status: str, actor_id: int) -> Order:
+    """Move an order along the workflow; a cancel puts the stock back in the same transaction."""
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound("We could not find that order.")
+    try:
+        target = OrderStatus(to_status)
+    except ValueError:
+        raise ServiceError(f"'{to_status}' is not an order status.") from None
+    current = OrderStatus(order.status)
+    if target not in TRANSITIONS[current]:
+        raise ServiceError(f"An order that is {current.value} cannot become {target.value}.")
+    if target is OrderStatus.CANCELLED:
+        for item in session.exec(select(OrderItem).where(OrderItem.order_id == order.id)).all():
+            session.exec(
+                update(Product).where(Product.id == item.product_id).values(stock=Product.stock + item.quantity)
+            )
+    now = utcnow()
+    session.add(
+        OrderStatusChange(
+            order_id=order.id, from_status=current.value, to_status=target.value, changed_at=now, changed_by_id=actor_id
+        )
+    )
+    order.status = target.value
+    order.updated_at = now
+    session.add(order)
+    session.flush()
+    return order
+
+
+@dataclass(frozen=True)
+class AdminOrderRow:
+    id: int
+    number: str
+    customer: str
+    status: str
+    total: str
+    item_count: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class AdminOrderPage:
+    items: list[AdminOrderRow]
+    total: int
+    page: int
+    pages: int
+
+
+def list_orders(session: Session, *, status: str = "", search: str = "", page: int = 1) -> AdminOrderPage:
+    """All orders, newest first; `search` is an order number or part of a customer's name or e-mail."""
+    conditions = []
+    if status in {s.value for s in OrderStatus}:
+        conditions.append(Order.status == status)
+    search = search.strip().lstrip("#")
+    if search:
+        by_customer = text_match(search, User.username, User.email)
+        conditions.append(or_(Order.id == int(search), by_customer) if search.isdigit() else by_customer)
+    base = select(Order, User.username).join(User, User.id == Order.user_id).where(*conditions)
+    total = session.exec(select(func.count()).select_from(base.subquery())).one()
+    page, pages = clamp_page(total, page, ADMIN_ORDERS_PER_PAGE)
+    rows = session.exec(
+        base.order_by(Order.created_at.desc(), Order.id.desc())
+        .offset((page - 1) * ADMIN_ORDERS_PER_PAGE)
+        .limit(ADMIN_ORDERS_PER_PAGE)
+    ).all()
+    counts = (
+        dict(
+            session.exec(
+                select(OrderItem.order_id, func.sum(OrderItem.quantity))
+                .where(OrderItem.order_id.in_([order.id for order, _ in rows]))
+                .group_by(OrderItem.order_id)
+            ).all()
+        )
+        if rows
+        else {}
+    )
+    items = [
+        AdminOrderRow(
+            id=order.id,
+            number=order_number(order.id),
+            customer=username,
+            status=order.status,
+            total=format_cents(order.total_cents),
+            item_count=int(counts.get(order.id, 0)),
+            created_at=_when(order.created_at),
+        )
+        for order, username in rows
+    ]
+    return AdminOrderPage(items=items, total=total, page=page, pages=pages)

@@ -1,14 +1,16 @@
-"""User accounts: look-ups and the admin account that setup ensures."""
+"""User accounts: the admin account that setup ensures, and user management for admins."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
-from ecom_reflex.models import User
+from ecom_reflex.models import AuthSession, User
+from ecom_reflex.services.errors import NotFound, ServiceError
+from ecom_reflex.services.listing import clamp_page, text_match
 from ecom_reflex.services.passwords import hash_password, verify_password
 
 
@@ -53,3 +55,90 @@ def ensure_admin(session: Session, username: str, email: str, password: str | No
     user.is_active = True
     session.add(user)
     return AdminAccount(username=user.username, created=False, password_reset=reset)
+
+
+ADMIN_USERS_PER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    username: str
+    email: str
+    is_admin: bool
+    is_active: bool
+    created_at: str
+
+
+@dataclass(frozen=True)
+class UserPage:
+    items: list[UserRow]
+    total: int
+    page: int
+    pages: int
+
+
+def list_users(session: Session, *, query: str = "", page: int = 1) -> UserPage:
+    conditions = []
+    if query.strip():
+        conditions.append(text_match(query.strip(), User.username, User.email))
+    total = session.exec(select(func.count(User.id)).where(*conditions)).one()
+    page, pages = clamp_page(total, page, ADMIN_USERS_PER_PAGE)
+    users = session.exec(
+        select(User)
+        .where(*conditions)
+        .order_by(func.lower(User.username))
+        .offset((page - 1) * ADMIN_USERS_PER_PAGE)
+        .limit(ADMIN_USERS_PER_PAGE)
+    ).all()
+    items = [
+        UserRow(
+            id=user.id,
+            username=user.username,
+            email=user.email,
+            is_admin=user.is_admin,
+            is_active=user.is_active,
+            created_at=user.created_at.strftime("%Y-%m-%d"),
+        )
+        for user in users
+    ]
+    return UserPage(items=items, total=total, page=page, pages=pages)
+
+
+def _target(session: Session, actor_id: int, user_id: int, action: str) -> User:
+    if user_id == actor_id:
+        raise ServiceError(f"You cannot {action} your own account.")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("We could not find that user.")
+    return user
+
+
+def _ensure_not_last_admin(session: Session, user: User) -> None:
+    if not (user.is_admin and user.is_active):
+        return
+    others = session.exec(select(func.count(User.id)).where(User.is_admin, User.is_active, User.id != user.id)).one()
+    if others == 0:
+        raise ServiceError("The last active admin cannot be removed.")
+
+
+def set_active(session: Session, actor_id: int, user_id: int, active: bool) -> User:
+    """Enable or disable an account; disabling ends all its sessions at once."""
+    user = _target(session, actor_id, user_id, "enable or disable")
+    if not active:
+        _ensure_not_last_admin(session, user)
+        session.exec(delete(AuthSession).where(AuthSession.user_id == user.id))
+    user.is_active = active
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_admin(session: Session, actor_id: int, user_id: int, admin: bool) -> User:
+    user = _target(session, actor_id, user_id, "change the admin rights of")
+    if not admin:
+        _ensure_not_last_admin(session, user)
+    user.is_admin = admin
+    session.add(user)
+    session.flush()
+    return user
