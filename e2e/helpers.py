@@ -73,3 +73,12 @@ def wait_until(condition, timeout_s: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition still false after {timeout_s}s")
         time.sleep(0.05)
+
+
+def active_product_count(db_file: Path) -> int:
+    """Other journeys add products to the shared shop: listings are checked against the database."""
+    return query(db_file, "SELECT count(*) FROM products WHERE is_active")[0][0]
+
+
+def listing_pages(db_file: Path, per_page: int = 12) -> int:
+    return -(-active_product_count(db_file) // per_page)

@@ -9,6 +9,7 @@ from e2e.helpers import (
     add_from_product_page,
     cart_count,
     execute,
+    listing_pages,
     log_in,
     log_out,
     product_id,
@@ -180,9 +181,10 @@ def test_garbage_in_the_url_gets_a_page_not_an_error(page: Page, shop_server):
     page.goto("/?page=abc&sort=drop%20table&q=" + "x" * 500)
     expect(page.get_by_test_id("empty-state")).to_be_visible()
     page.goto("/?page=-5&sort=nonsense")
-    expect(page.get_by_test_id("page-indicator")).to_have_text("Page 1 of 4")
+    pages = listing_pages(shop_server.db_file)
+    expect(page.get_by_test_id("page-indicator")).to_have_text(f"Page 1 of {pages}")
     page.goto("/?page=999")
-    expect(page.get_by_test_id("page-indicator")).to_have_text("Page 4 of 4")
+    expect(page.get_by_test_id("page-indicator")).to_have_text(f"Page {pages} of {pages}")
     page.goto("/orders/abc")
     expect(page).to_have_url(re.compile(r"/login\?next=/orders/abc$"))
 

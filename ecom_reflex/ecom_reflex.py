@@ -3,14 +3,29 @@
 import reflex as rx
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecom_reflex.components.layout import SHOP_NAME
 from ecom_reflex.db import check_database
 from ecom_reflex.observability.metrics import metrics_endpoint
 from ecom_reflex.pages import auth, cart, checkout, home, not_found, orders, product
+from ecom_reflex.pages.admin import dashboard as admin_dashboard
+from ecom_reflex.pages.admin import orders as admin_orders
+from ecom_reflex.pages.admin import products as admin_products
+from ecom_reflex.pages.admin import users as admin_users
+from ecom_reflex.services.images import MAX_IMAGE_BYTES
+from ecom_reflex.state.admin import (
+    AdminAnalyticsState,
+    AdminOrdersState,
+    AdminOrderState,
+    AdminProductFormState,
+    AdminProductsState,
+    AdminUsersState,
+)
 from ecom_reflex.state.auth import LoginState, RegisterState
 from ecom_reflex.state.cart import CartState
 from ecom_reflex.state.catalog import CatalogState, ProductState
@@ -25,6 +40,33 @@ async def health(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "error", "database": f"unavailable ({problem})"}, status_code=503)
 
 
+# Reflex parses an upload before our (admin-guarded) handler sees it; this caps what
+# anyone can make the server read: the image limit plus room for the multipart framing.
+MAX_UPLOAD_REQUEST_BYTES = MAX_IMAGE_BYTES + 64 * 1024
+
+
+def limit_upload_size(asgi_app: ASGIApp) -> ASGIApp:
+    async def limited(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/_upload":
+            return await asgi_app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if int(declared or 0) > MAX_UPLOAD_REQUEST_BYTES:
+            return await PlainTextResponse("Upload too large.", status_code=413)(scope, receive, send)
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_UPLOAD_REQUEST_BYTES:
+                raise HTTPException(413, "Upload too large.")
+            return message
+
+        return await asgi_app(scope, counting_receive, send)
+
+    return limited
+
+
 api = Starlette(
     routes=[
         Route("/health", health, methods=["GET"]),
@@ -32,7 +74,7 @@ api = Starlette(
     ]
 )
 
-app = rx.App(api_transformer=api)
+app = rx.App(api_transformer=[api, limit_upload_size])
 
 # (component, route, title, on_load)
 PAGES = [
@@ -46,6 +88,20 @@ PAGES = [
     (orders.orders_page, "/orders", "My orders", OrdersState.load_orders),
     (orders.order_page, "/orders/[order_id]", "Order", OrdersState.load_order),
     (not_found.not_found_page, "404", "Page not found", CartState.load_cart),
+    (admin_dashboard.dashboard_page, "/admin", "Admin", AdminAnalyticsState.load_dashboard),
+    (admin_products.products_page, "/admin/products", "Admin · Products", AdminProductsState.load_products),
+    (admin_products.product_form_page, "/admin/products/new", "Admin · New product", AdminProductFormState.load_form),
+    (
+        admin_products.product_form_page,
+        "/admin/products/[product_id]",
+        "Admin · Product",
+        AdminProductFormState.load_form,
+    ),
+    (admin_orders.orders_page, "/admin/orders", "Admin · Orders", AdminOrdersState.load_orders),
+    (admin_orders.order_page, "/admin/orders/[order_id]", "Admin · Order", AdminOrderState.load_order),
+    (admin_users.users_page, "/admin/users", "Admin · Users", AdminUsersState.load_users),
 ]
 for component, route, title, on_load in PAGES:
-    app.add_page(component, route=route, title=f"{title} · {SHOP_NAME}", on_load=on_load)
+    # Every page loads the navbar's cart badge and the caller's name first.
+    loaders = on_load if on_load is CartState.load_cart else [CartState.load_cart, on_load]
+    app.add_page(component, route=route, title=f"{title} · {SHOP_NAME}", on_load=loaders)

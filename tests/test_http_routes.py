@@ -35,3 +35,32 @@ def test_metrics_exposes_prometheus_text(client):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert "process_cpu_seconds_total" in response.text or "python_info" in response.text
+
+
+def _body_reading_app():
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def read(request):
+        return PlainTextResponse(str(len(await request.body())))
+
+    return Starlette(routes=[Route("/_upload", read, methods=["POST"]), Route("/other", read, methods=["POST"])])
+
+
+def test_uploads_are_capped_before_anyone_reads_them():
+    from ecom_reflex.ecom_reflex import MAX_UPLOAD_REQUEST_BYTES, limit_upload_size
+
+    client = TestClient(limit_upload_size(_body_reading_app()))
+    small = client.post("/_upload", content=b"x" * 1000)
+    assert small.status_code == 200 and small.text == "1000"
+    assert client.post("/_upload", content=b"x" * (MAX_UPLOAD_REQUEST_BYTES + 1)).status_code == 413
+
+    # Without a Content-Length (chunked), the bytes are counted as they arrive.
+    def chunks():
+        for _ in range(40):
+            yield b"x" * 100_000
+
+    assert client.post("/_upload", content=chunks()).status_code == 413
+    # Other routes are not limited by this.
+    assert client.post("/other", content=b"x" * (MAX_UPLOAD_REQUEST_BYTES + 1)).status_code == 200

@@ -41,6 +41,7 @@ def account_links() -> rx.Component:
     return rx.cond(
         CartState.logged_in,
         rx.hstack(
+            rx.cond(CartState.is_admin, rx.link("Admin", href="/admin", weight="medium")),
             rx.link("My orders", href="/orders", weight="medium"),
             rx.text(CartState.username, size="2", color=rx.color("gray", 11), data_testid="current-user"),
             rx.button("Log out", variant="soft", size="2", on_click=CartState.logout),
@@ -66,6 +67,7 @@ def mobile_menu() -> rx.Component:
                 CartState.logged_in,
                 rx.fragment(
                     rx.menu.item("My orders", on_click=rx.redirect("/orders")),
+                    rx.cond(CartState.is_admin, rx.menu.item("Admin", on_click=rx.redirect("/admin"))),
                     rx.menu.separator(),
                     rx.menu.item("Log out", on_click=CartState.logout),
                 ),

@@ -6,6 +6,12 @@ from ecom_reflex.services.catalog import ProductSummary
 from ecom_reflex.state.cart import CartState
 
 LOW_STOCK = 5
+PLACEHOLDER_IMAGE = "/placeholder.svg"
+
+
+def image_src(image: rx.Var[str]) -> rx.Var[str]:
+    """A product's image, or the placeholder for products saved without one."""
+    return rx.cond(image != "", image, PLACEHOLDER_IMAGE)
 
 
 def stock_badge(stock: rx.Var[int]) -> rx.Component:
@@ -25,7 +31,9 @@ def product_card(product: rx.Var[ProductSummary]) -> rx.Component:
     return rx.card(
         rx.link(
             rx.inset(
-                rx.image(src=product.image, alt=product.name, width="100%", aspect_ratio="1", object_fit="cover"),
+                rx.image(
+                    src=image_src(product.image), alt=product.name, width="100%", aspect_ratio="1", object_fit="cover"
+                ),
                 side="top",
                 pb="current",
             ),

@@ -3,6 +3,7 @@
 import reflex as rx
 
 from ecom_reflex.components.layout import centered_message, loading, page_shell
+from ecom_reflex.components.product_card import image_src
 from ecom_reflex.services.cart import CartLine
 from ecom_reflex.state.cart import CartState
 
@@ -44,7 +45,7 @@ def _quantity_input(line: rx.Var[CartLine]) -> rx.Component:
 def _line(line: rx.Var[CartLine]) -> rx.Component:
     return rx.card(
         rx.flex(
-            rx.image(src=line.image, alt=line.name, width="88px", height="88px", border_radius="8px"),
+            rx.image(src=image_src(line.image), alt=line.name, width="88px", height="88px", border_radius="8px"),
             rx.vstack(
                 rx.link(line.name, href="/product/" + line.product_id.to_string(), weight="bold", size="3"),
                 rx.text(line.unit_price, " each", size="2", color=rx.color("gray", 10)),

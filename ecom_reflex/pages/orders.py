@@ -87,7 +87,7 @@ def orders_page() -> rx.Component:
     )
 
 
-def _line_row(line: rx.Var[OrderLine]) -> rx.Component:
+def line_row(line: rx.Var[OrderLine]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.link(line.name, href="/product/" + line.product_id.to_string())),
         rx.table.cell(line.unit_price),
@@ -96,7 +96,7 @@ def _line_row(line: rx.Var[OrderLine]) -> rx.Component:
     )
 
 
-def _history_step(step: rx.Var[StatusStep]) -> rx.Component:
+def history_step(step: rx.Var[StatusStep]) -> rx.Component:
     return rx.hstack(
         rx.icon("circle-check", size=16, color=rx.color("green", 9)),
         rx.text(
@@ -137,7 +137,7 @@ def _order_detail() -> rx.Component:
             rx.table.header(
                 rx.table.row(*[rx.table.column_header_cell(h) for h in ("Product", "Price", "Quantity", "Total")])
             ),
-            rx.table.body(rx.foreach(order.lines, _line_row)),
+            rx.table.body(rx.foreach(order.lines, line_row)),
             width="100%",
             variant="surface",
         ),
@@ -156,7 +156,7 @@ def _order_detail() -> rx.Component:
             ),
             rx.card(
                 rx.heading("Status history", size="3", margin_bottom="0.5em"),
-                rx.vstack(rx.foreach(order.history, _history_step), spacing="2"),
+                rx.vstack(rx.foreach(order.history, history_step), spacing="2"),
             ),
             columns=rx.breakpoints(initial="1", md="2"),
             spacing="4",

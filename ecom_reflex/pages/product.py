@@ -3,7 +3,7 @@
 import reflex as rx
 
 from ecom_reflex.components.layout import centered_message, loading, page_shell
-from ecom_reflex.components.product_card import stock_badge
+from ecom_reflex.components.product_card import image_src, stock_badge
 from ecom_reflex.state.catalog import ProductState
 
 
@@ -32,7 +32,7 @@ def quantity_selector() -> rx.Component:
 def _product() -> rx.Component:
     product = ProductState.product
     return rx.grid(
-        rx.image(src=product.image, alt=product.name, width="100%", border_radius="12px", aspect_ratio="1"),
+        rx.image(src=image_src(product.image), alt=product.name, width="100%", border_radius="12px", aspect_ratio="1"),
         rx.vstack(
             rx.link(
                 product.category_name,

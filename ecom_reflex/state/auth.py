@@ -66,7 +66,6 @@ class AuthFormState(CartState):
     def open_form(self):
         """on_load of /login and /register; a logged-in visitor goes on to where they were headed."""
         self.errors, self.form_error, self.submitting = {}, "", False
-        self._load_cart()
         if self.logged_in:
             return rx.redirect(self.next_path)
 

@@ -76,7 +76,6 @@ class CatalogState(CartState):
         self.products = result.items
         self.page, self.pages, self.match_count = result.page, result.pages, result.total
         self.loaded = True
-        self._load_cart()
 
     @rx.event
     def search(self, form_data: dict):
@@ -109,7 +108,6 @@ class ProductState(CartState):
             except NotFound:
                 self.product = None
         self.not_found = self.product is None
-        self._load_cart()
 
     @rx.event
     def step_quantity(self, delta: int):

@@ -36,7 +36,6 @@ class OrdersState(CartState):
         self.orders = result.items
         self.orders_page, self.orders_pages, self.orders_total = result.page, result.pages, result.total
         self.orders_loaded = True
-        self._load_cart()
 
     @rx.event
     def load_order(self):
@@ -51,4 +50,3 @@ class OrdersState(CartState):
             except NotFound:
                 self.order = None
         self.order_missing = self.order is None
-        self._load_cart()

@@ -1,0 +1,1 @@
+"""Admin pages: /admin (analytics), /admin/products, /admin/orders, /admin/users."""

@@ -1,0 +1,141 @@
+"""Admin dashboard: KPI cards, charts, low stock and CSV exports."""
+
+import reflex as rx
+
+from ecom_reflex.components.admin import admin_shell
+from ecom_reflex.services.analytics import PERIODS
+from ecom_reflex.state.admin import AdminAnalyticsState
+
+
+def kpi(label: str, value: rx.Var, test_id: str) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.text(label, size="2", color=rx.color("gray", 10)),
+            rx.heading(value, size="7", data_testid=test_id),
+            spacing="1",
+        ),
+        width="100%",
+    )
+
+
+def _chart_card(title: str, chart: rx.Component) -> rx.Component:
+    return rx.card(
+        rx.heading(title, size="3", margin_bottom="0.75em"),
+        rx.cond(
+            AdminAnalyticsState.period_orders > 0,
+            chart,
+            rx.center(rx.text("No orders in this period.", color=rx.color("gray", 10)), height="200px"),
+        ),
+        width="100%",
+    )
+
+
+def dashboard_page() -> rx.Component:
+    state = AdminAnalyticsState
+    return admin_shell(
+        "Dashboard",
+        rx.hstack(
+            rx.text("Period:", size="2"),
+            rx.segmented_control.root(
+                *[rx.segmented_control.item(f"{days} days", value=str(days)) for days in PERIODS],
+                value=state.period.to_string(),
+                on_change=state.set_period,
+            ),
+            rx.spacer(),
+            rx.text("Export CSV:", size="2"),
+            *[
+                rx.button(kind.capitalize(), size="1", variant="soft", on_click=state.export_csv(kind))
+                for kind in ("products", "orders", "users")
+            ],
+            align="center",
+            spacing="2",
+            wrap="wrap",
+            width="100%",
+        ),
+        rx.grid(
+            kpi("Revenue", state.revenue, "kpi-revenue"),
+            kpi("Orders", state.order_count, "kpi-orders"),
+            kpi("Average order", state.average_order, "kpi-average"),
+            kpi("Customers", state.customers, "kpi-customers"),
+            kpi("New registrations", state.new_registrations, "kpi-registrations"),
+            columns=rx.breakpoints(initial="2", md="5"),
+            spacing="3",
+            width="100%",
+        ),
+        _chart_card(
+            "Revenue and orders per day",
+            rx.recharts.composed_chart(
+                rx.recharts.bar(
+                    data_key="revenue", name="Revenue ($)", fill="#6366f1", y_axis_id="left", is_animation_active=False
+                ),
+                rx.recharts.line(
+                    data_key="orders", name="Orders", stroke="#f59e0b", y_axis_id="right", is_animation_active=False
+                ),
+                rx.recharts.x_axis(data_key="day"),
+                rx.recharts.y_axis(y_axis_id="left"),
+                rx.recharts.y_axis(y_axis_id="right", orientation="right", allow_decimals=False),
+                rx.recharts.graphing_tooltip(),
+                rx.recharts.legend(),
+                data=state.daily_chart,
+                height=280,
+                width="100%",
+            ),
+        ),
+        rx.grid(
+            _chart_card(
+                "Top 10 products by revenue",
+                rx.recharts.bar_chart(
+                    rx.recharts.bar(data_key="revenue", name="Revenue ($)", fill="#10b981", is_animation_active=False),
+                    rx.recharts.x_axis(type_="number"),
+                    rx.recharts.y_axis(data_key="name", type_="category", width=160),
+                    rx.recharts.graphing_tooltip(),
+                    data=state.top_chart,
+                    layout="vertical",
+                    height=320,
+                    width="100%",
+                ),
+            ),
+            _chart_card(
+                "Orders by status",
+                rx.recharts.pie_chart(
+                    rx.recharts.pie(
+                        data=state.status_chart,
+                        data_key="orders",
+                        name_key="status",
+                        label=True,
+                        is_animation_active=False,
+                    ),
+                    rx.recharts.graphing_tooltip(),
+                    rx.recharts.legend(),
+                    height=320,
+                    width="100%",
+                ),
+            ),
+            columns=rx.breakpoints(initial="1", md="2"),
+            spacing="4",
+            width="100%",
+        ),
+        rx.card(
+            rx.heading("Low stock (under 5)", size="3", margin_bottom="0.75em"),
+            rx.cond(
+                state.low_stock_rows.length() == 0,
+                rx.text("Every product has at least 5 in stock."),
+                rx.vstack(
+                    rx.foreach(
+                        state.low_stock_rows,
+                        lambda p: rx.hstack(
+                            rx.link(p.name, href="/admin/products/" + p.id.to_string()),
+                            rx.spacer(),
+                            rx.badge(
+                                p.stock.to_string() + " left", color_scheme=rx.cond(p.stock == 0, "red", "orange")
+                            ),
+                            width="100%",
+                            data_testid="low-stock-row",
+                        ),
+                    ),
+                    width="100%",
+                ),
+            ),
+            width="100%",
+        ),
+    )

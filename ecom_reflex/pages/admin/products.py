@@ -1,0 +1,247 @@
+"""Admin: the product table and the product form (with image upload)."""
+
+import reflex as rx
+
+from ecom_reflex.components.admin import admin_shell, pager, search_box
+from ecom_reflex.components.layout import centered_message, field_error, form_field
+from ecom_reflex.components.product_card import image_src
+from ecom_reflex.services.images import MAX_IMAGE_BYTES
+from ecom_reflex.services.products import AdminProductRow
+from ecom_reflex.state.admin import AdminProductFormState, AdminProductsState
+
+UPLOAD_ID = "product_image"
+
+
+def _row(product: rx.Var[AdminProductRow]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.image(src=image_src(product.image), width="40px")),
+        rx.table.cell(rx.link(product.name, href="/admin/products/" + product.id.to_string(), weight="medium")),
+        rx.table.cell(product.category_name),
+        rx.table.cell(product.price),
+        rx.table.cell(product.stock),
+        rx.table.cell(
+            rx.cond(
+                product.is_active, rx.badge("active", color_scheme="green"), rx.badge("hidden", color_scheme="gray")
+            )
+        ),
+        rx.table.cell(
+            rx.hstack(
+                rx.button(
+                    rx.cond(product.is_active, "Deactivate", "Reactivate"),
+                    size="1",
+                    variant="soft",
+                    on_click=AdminProductsState.set_product_active(product.id, ~product.is_active),
+                ),
+                rx.alert_dialog.root(
+                    rx.alert_dialog.trigger(rx.button("Delete", size="1", variant="soft", color_scheme="red")),
+                    rx.alert_dialog.content(
+                        rx.alert_dialog.title("Delete " + product.name + "?"),
+                        rx.alert_dialog.description(
+                            "This cannot be undone. Products that were ordered can only be deactivated."
+                        ),
+                        rx.hstack(
+                            rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
+                            rx.alert_dialog.action(
+                                rx.button(
+                                    "Delete", color_scheme="red", on_click=AdminProductsState.delete_product(product.id)
+                                )
+                            ),
+                            spacing="3",
+                            justify="end",
+                            margin_top="1em",
+                        ),
+                    ),
+                ),
+                spacing="2",
+            )
+        ),
+        data_testid="admin-product-row",
+    )
+
+
+def products_page() -> rx.Component:
+    state = AdminProductsState
+    return admin_shell(
+        "Products",
+        rx.flex(
+            search_box(state.search_products, state.product_query, "Search name or description…"),
+            rx.select.root(
+                rx.select.trigger(placeholder="All categories", aria_label="Category"),
+                rx.select.content(
+                    rx.select.item("All categories", value="all"),
+                    rx.foreach(state.category_options, lambda c: rx.select.item(c.name, value=c.id.to_string())),
+                ),
+                value=rx.cond(state.product_category == "", "all", state.product_category),
+                on_change=state.filter_category,
+            ),
+            rx.link(rx.button(rx.icon("plus", size=16), "New product"), href="/admin/products/new"),
+            spacing="3",
+            wrap="wrap",
+            width="100%",
+            align="center",
+        ),
+        rx.text(f"{state.product_total} products", size="2", color=rx.color("gray", 10)),
+        rx.cond(
+            state.product_total == 0,
+            rx.text("No products match.", data_testid="empty-state"),
+            rx.box(
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in ("", "Name", "Category", "Price", "Stock", "Status", "")
+                            ]
+                        )
+                    ),
+                    rx.table.body(rx.foreach(state.product_rows, _row)),
+                    width="100%",
+                    variant="surface",
+                ),
+                width="100%",
+                overflow_x="auto",
+            ),
+        ),
+        pager(state.product_page, state.product_pages, state.previous_url, state.next_url),
+    )
+
+
+def _image_field() -> rx.Component:
+    state = AdminProductFormState
+    return rx.vstack(
+        rx.text("Image", size="2", weight="medium"),
+        rx.hstack(
+            rx.image(
+                src=image_src(state.image),
+                width="120px",
+                height="120px",
+                border_radius="8px",
+                data_testid="image-preview",
+            ),
+            rx.vstack(
+                rx.upload(
+                    rx.vstack(
+                        rx.icon("image-up", size=20),
+                        rx.text("Drop a PNG, JPEG or WebP here, or click", size="2"),
+                        rx.text(f"at most {MAX_IMAGE_BYTES // (1024 * 1024)} MB", size="1"),
+                        rx.foreach(rx.selected_files(UPLOAD_ID), lambda name: rx.text(name, size="1", weight="bold")),
+                        align="center",
+                        spacing="1",
+                    ),
+                    id=UPLOAD_ID,
+                    accept={"image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"], "image/webp": [".webp"]},
+                    max_files=1,
+                    border=f"1px dashed {rx.color('gray', 7)}",
+                    padding="1em",
+                    border_radius="8px",
+                    cursor="pointer",
+                ),
+                rx.hstack(
+                    rx.button(
+                        "Upload image",
+                        type="button",
+                        variant="soft",
+                        on_click=state.upload_image(rx.upload_files(upload_id=UPLOAD_ID)),
+                        data_testid="upload-image",
+                    ),
+                    rx.cond(
+                        state.image != "",
+                        rx.button("Remove image", type="button", variant="ghost", on_click=state.remove_image),
+                    ),
+                    spacing="2",
+                ),
+                field_error(state.errors, "image"),
+                spacing="2",
+            ),
+            spacing="4",
+            align="start",
+            wrap="wrap",
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _product_form() -> rx.Component:
+    state = AdminProductFormState
+    errors = state.errors
+    return rx.form(
+        rx.vstack(
+            form_field("Name", "name", errors, default_value=state.values["name"], max_length=200),
+            rx.vstack(
+                rx.el.label(rx.text("Description", size="2", weight="medium"), html_for="description"),
+                rx.text_area(
+                    id="description",
+                    name="description",
+                    default_value=state.values["description"],
+                    rows="4",
+                    width="100%",
+                ),
+                field_error(errors, "description"),
+                spacing="1",
+                width="100%",
+            ),
+            rx.grid(
+                form_field("Price ($)", "price", errors, default_value=state.values["price"], input_mode="decimal"),
+                form_field("Stock", "stock", errors, default_value=state.values["stock"], input_mode="numeric"),
+                columns=rx.breakpoints(initial="1", sm="2"),
+                spacing="3",
+                width="100%",
+            ),
+            rx.vstack(
+                rx.el.label(rx.text("Category", size="2", weight="medium"), html_for="category_id"),
+                rx.el.select(
+                    rx.el.option("Choose a category", value=""),
+                    rx.foreach(state.form_categories, lambda c: rx.el.option(c.name, value=c.id.to_string())),
+                    id="category_id",
+                    name="category_id",
+                    default_value=state.values["category_id"],
+                    style={"padding": "0.5em", "border_radius": "6px", "width": "100%"},
+                ),
+                field_error(errors, "category_id"),
+                spacing="1",
+                width="100%",
+            ),
+            _image_field(),
+            rx.hstack(
+                rx.link(
+                    rx.button("Cancel", type="button", variant="soft", color_scheme="gray"), href="/admin/products"
+                ),
+                rx.button("Save product", type="submit", size="3", data_testid="save-product"),
+                spacing="3",
+                justify="end",
+                width="100%",
+            ),
+            spacing="4",
+            width="100%",
+            max_width="720px",
+        ),
+        on_submit=state.save_product,
+        no_validate=True,
+        # Re-created when another product is loaded, so the inputs show its values.
+        key=state.editing_id.to_string() + "-" + state.values["name"],
+    )
+
+
+def product_form_page() -> rx.Component:
+    state = AdminProductFormState
+    return admin_shell(
+        "Product",
+        rx.cond(
+            state.form_missing,
+            centered_message(
+                "search-x",
+                "Product not found",
+                "It may have been deleted.",
+                rx.link(rx.button("All products"), href="/admin/products"),
+                "not-found",
+            ),
+            rx.vstack(
+                rx.text(
+                    rx.cond(state.editing_id == 0, "New product", "Editing product #" + state.editing_id.to_string())
+                ),
+                _product_form(),
+                width="100%",
+            ),
+        ),
+    )
