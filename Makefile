@@ -7,14 +7,16 @@ TOOLS := .tools
 BUN_VERSION := 1.4.5
 BUN := $(TOOLS)/node_modules/.bin/bun
 CHROMIUM := /usr/bin/chromium
+PROMETHEUS := /usr/bin/prometheus
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test lint deps test-deps bun chromium unit e2e clean
+.PHONY: run test lint deps test-deps bun system-packages unit e2e clean
 
 run: deps bun ## Set up, migrate, seed and serve the shop (http://127.0.0.1:8000 by default)
 	$(PY) -m ecom_reflex.cli setup
 	$(PY) -m ecom_reflex.cli serve
 
-test: test-deps bun chromium lint ## Install what tests need, then run every test (e2e included)
+test: test-deps bun system-packages lint ## Install what tests need, then run every test (e2e included)
 	$(PY) -m pytest
 
 lint: test-deps ## ruff: lint and formatting
@@ -24,7 +26,7 @@ lint: test-deps ## ruff: lint and formatting
 unit: test-deps ## Unit and integration tests only (no browser)
 	$(PY) -m pytest tests
 
-e2e: test-deps bun chromium ## Browser journeys only
+e2e: test-deps bun system-packages ## Browser journeys only
 	$(PY) -m pytest e2e
 
 deps: $(VENV)/.deps-installed
@@ -47,12 +49,13 @@ $(VENV)/.test-deps-installed: requirements-test.txt $(VENV)/.deps-installed
 $(BUN):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --silent bun@$(BUN_VERSION)
 
-# Playwright's browser download is not reachable here: tests drive Debian's Chromium.
-chromium:
-	@test -x $(CHROMIUM) || { \
-	  echo "installing chromium from Debian"; \
-	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
-	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends chromium; }
+# Playwright's browser download is not reachable here: tests drive Debian's Chromium,
+# and the observability journey is scraped by Debian's Prometheus.
+system-packages:
+	@test -x $(CHROMIUM) -a -x $(PROMETHEUS) || { \
+	  echo "installing chromium and prometheus from Debian"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends chromium prometheus; }
 
 clean: ## Remove built frontend, tools and virtualenv (keeps data/)
 	rm -rf $(VENV) $(TOOLS) .web artifacts

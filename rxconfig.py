@@ -12,6 +12,7 @@ config = rx.Config(
     app_name="ecom_reflex",
     # Reflex reads REFLEX_DB_URL only; the shop's DB_URL is handed over here.
     db_url=settings.db_url,
+    redis_url=settings.redis_url,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],

@@ -1,7 +1,9 @@
 """One production build of the shop for the whole e2e session, driven by Debian's Chromium.
 
 The app runs exactly as `make run` runs it (cli setup, then cli serve), on a free
-port with a temporary database; its output goes to artifacts/e2e/server.log.
+port with a temporary database; its output goes to artifacts/e2e/server.log. It
+exports its traces to a real OTLP/HTTP receiver hosted here, writes its JSON log
+to artifacts/e2e/app.json.log, and a real Prometheus scrapes it when a test asks.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from e2e.otlp_receiver import OtlpReceiver, start_receiver
+from e2e.prometheus import start_prometheus
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
 
@@ -38,6 +42,12 @@ class ShopServer:
     db_file: Path
     admin_username: str
     admin_password: str
+    log_file: Path
+    otlp: OtlpReceiver
+
+    @property
+    def address(self) -> str:
+        return self.url.removeprefix("http://")
 
 
 def _free_port() -> int:
@@ -55,16 +65,36 @@ def _answers(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def shop_server(tmp_path_factory: pytest.TempPathFactory):
+def otlp_receiver():
+    receiver = start_receiver()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpReceiver):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    db_file = tmp_path_factory.mktemp("shop") / "shop.db"
+    workdir = tmp_path_factory.mktemp("shop")
+    db_file = workdir / "shop.db"
+    log_file = ARTIFACTS / "app.json.log"
+    log_file.unlink(missing_ok=True)
     port = _free_port()
     admin_password = secrets.token_urlsafe(16)
     env = reflex_environment()
     env.update(
-        DB_URL=f"sqlite:///{db_file}", HOST="127.0.0.1", PORT=str(port),
-        ADMIN_USERNAME="admin", ADMIN_PASSWORD=admin_password,
-    )  # fmt: skip
+        DB_URL=f"sqlite:///{db_file}",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=admin_password,
+        UPLOAD_DIR=str(workdir / "uploads"),
+        LOG_FILE=str(log_file),
+        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        # Export within a fraction of a second instead of every 5 s, so tests need not wait.
+        OTEL_BSP_SCHEDULE_DELAY="200",
+        LOW_STOCK_REFRESH_SECONDS="1",
+    )
     cli = [sys.executable, "-m", "ecom_reflex.cli"]
     subprocess.run([*cli, "setup"], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True, timeout=300)
 
@@ -81,7 +111,14 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory):
                 tail = "\n".join(log_path.read_text().splitlines()[-40:])
                 pytest.fail(f"the shop did not start (exit {server.poll()}); end of {log_path}:\n{tail}")
             time.sleep(1)
-        yield ShopServer(url=url, db_file=db_file, admin_username="admin", admin_password=admin_password)
+        yield ShopServer(
+            url=url,
+            db_file=db_file,
+            admin_username="admin",
+            admin_password=admin_password,
+            log_file=log_file,
+            otlp=otlp_receiver,
+        )
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -90,6 +127,13 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory):
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
+
+
+@pytest.fixture(scope="session")
+def prometheus(shop_server: ShopServer, tmp_path_factory: pytest.TempPathFactory):
+    server = start_prometheus(shop_server.address, tmp_path_factory.mktemp("prometheus"), ARTIFACTS / "prometheus.log")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

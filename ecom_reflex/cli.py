@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -80,10 +81,24 @@ def serve_command(settings: Settings) -> list[str]:
     ]  # fmt: skip
 
 
+def serve_environment(settings: Settings) -> dict[str, str]:
+    """reflex_environment() plus the worker count and, for several workers, a fresh metrics folder."""
+    env = reflex_environment()
+    env["GRANIAN_WORKERS"] = str(settings.workers)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if settings.workers > 1:
+        # prometheus_client multiprocess mode: one folder per run, emptied before any worker starts.
+        shutil.rmtree(settings.prometheus_multiproc_dir, ignore_errors=True)
+        settings.prometheus_multiproc_dir.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(settings.prometheus_multiproc_dir)
+    return env
+
+
 def serve(settings: Settings) -> None:
-    print(f"serving the shop on http://{settings.host}:{settings.port}", flush=True)
+    workers = f" with {settings.workers} workers" if settings.workers > 1 else ""
+    print(f"serving the shop on http://{settings.host}:{settings.port}{workers}", flush=True)
     os.chdir(PROJECT_ROOT)
-    os.execve(sys.executable, serve_command(settings), reflex_environment())
+    os.execve(sys.executable, serve_command(settings), serve_environment(settings))
 
 
 def render_demo_images(_settings: Settings) -> None:

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecom_reflex.components.layout import SHOP_NAME
 from ecom_reflex.db import check_database
+from ecom_reflex.observability.instrumentation import event_exception_handler, lifespan, observe_requests
 from ecom_reflex.observability.metrics import metrics_endpoint
 from ecom_reflex.pages import auth, cart, checkout, home, not_found, orders, product
 from ecom_reflex.pages.admin import dashboard as admin_dashboard
@@ -74,7 +75,12 @@ api = Starlette(
     ]
 )
 
-app = rx.App(api_transformer=[api, limit_upload_size])
+app = rx.App(
+    # Outermost last: request timing sees everything, the upload cap included.
+    api_transformer=[api, limit_upload_size, observe_requests],
+    backend_exception_handler=event_exception_handler,
+)
+app.register_lifespan_task(lifespan)
 
 # (component, route, title, on_load)
 PAGES = [

@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -46,6 +47,22 @@ class Settings(BaseSettings):
     seed_demo_data: bool = Field(default=True, description="Seed the demo catalogue on setup.")
     upload_dir: Path = Field(default=PROJECT_ROOT / "uploaded_files", description="Where uploaded images are kept.")
 
+    # Observability
+    service_name: str = Field(default="ecom-shop", min_length=1, description="service.name in traces and logs.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_file: Path | None = Field(default=PROJECT_ROOT / "logs" / "app.json.log", description="JSON log file.")
+    log_file_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    log_file_backups: int = Field(default=5, ge=0, le=100)
+    # Standard OpenTelemetry names: unset endpoint = no export (tracing off).
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    redis_url: str | None = Field(default=None, description="Redis for Reflex state; required when WORKERS > 1.")
+    workers: int = Field(default=1, ge=1, le=64, description="Backend worker processes.")
+    prometheus_multiproc_dir: Path = Field(
+        default=PROJECT_ROOT / ".metrics", description="Per-run folder for multi-worker metrics."
+    )
+    low_stock_refresh_seconds: float = Field(default=30.0, gt=0, le=3600)
+
     @field_validator("db_url")
     @classmethod
     def _valid_db_url(cls, value: str) -> str:
@@ -56,6 +73,42 @@ class Settings(BaseSettings):
         if url.get_backend_name() not in SUPPORTED_DB_BACKENDS:
             raise ValueError(f"database '{url.get_backend_name()}' is not supported (use sqlite or postgresql)")
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_file", "otel_exporter_otlp_endpoint", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _valid_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _valid_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_need_redis(cls, value: int, info: ValidationInfo) -> int:
+        if value > 1 and info.data.get("redis_url") is None:
+            # Without Redis each worker would keep its own copy of every browser's state.
+            raise ValueError("more than 1 worker needs REDIS_URL (state shared between workers)")
+        return value
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return self.otel_exporter_otlp_endpoint is not None
 
     @field_validator("admin_password", mode="before")
     @classmethod

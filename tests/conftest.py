@@ -19,7 +19,11 @@ def reset_caches() -> None:
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A temp database URL and no stray settings from the developer's environment or .env."""
-    for name in ("PORT", "HOST", "ADMIN_USERNAME", "ADMIN_PASSWORD", "ADMIN_EMAIL", "SEED_DEMO_DATA", "ENVIRONMENT"):
+    for name in (
+        "PORT", "HOST", "ADMIN_USERNAME", "ADMIN_PASSWORD", "ADMIN_EMAIL", "SEED_DEMO_DATA", "ENVIRONMENT",
+        "WORKERS", "REDIS_URL", "LOG_FILE", "LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "UPLOAD_DIR",
+    ):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setitem(settings.Settings.model_config, "env_file", None)
     db_file = tmp_path / "shop.db"

@@ -67,3 +67,34 @@ def test_entry_points_stop_with_one_clear_line(command):
         "error: invalid setting PORT: Input should be a valid integer, unable to parse string as an integer (got 'abc')"
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_workers_need_redis(monkeypatch):
+    monkeypatch.setenv("WORKERS", "2")
+    get_settings.cache_clear()
+    with pytest.raises(SettingsError, match="invalid setting WORKERS: more than 1 worker needs REDIS_URL"):
+        get_settings()
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    get_settings.cache_clear()
+    assert get_settings().workers == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"),
+        ("LOG_LEVEL", "loud"),
+    ],
+)
+def test_invalid_observability_settings(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    with pytest.raises(SettingsError, match=f"invalid setting {name}"):
+        get_settings()
+
+
+def test_tracing_is_off_without_an_endpoint(monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    get_settings.cache_clear()
+    assert not get_settings().tracing_enabled

@@ -1,9 +1,118 @@
-"""Prometheus metrics: the registry the app exposes at /metrics."""
+"""Every Prometheus metric of the shop, named in this one place, and the /metrics endpoint.
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+With several workers (`WORKERS` > 1) `ecom_reflex.cli serve` sets
+PROMETHEUS_MULTIPROC_DIR before any worker starts; prometheus_client then keeps
+each process's values in that folder and /metrics adds them up. Exemplars (trace
+ids on latency buckets) are only kept in single-process mode: prometheus_client's
+multiprocess mode drops them.
+
+Labels stay low-cardinality: handler names, route templates, statuses, reasons.
+Never a user id, username, order id or raw URL.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ecom_reflex import __version__
 
-async def metrics_endpoint(_request: Request) -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
+ORDER_VALUE_BUCKETS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+
+EVENT_DURATION = Histogram(
+    "reflex_event_duration_seconds",
+    "Time to run one Reflex event handler.",
+    ["event", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+WEBSOCKET_CONNECTIONS = Gauge(
+    "reflex_websocket_connections",
+    "Open websocket connections from browsers.",
+    multiprocess_mode="livesum",
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer an HTTP request that is not a Reflex event.",
+    ["method", "route", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+
+ORDERS = Counter("ecommerce_orders", "Orders placed.")
+ORDER_VALUE = Histogram("ecommerce_order_value_dollars", "Value of placed orders.", buckets=ORDER_VALUE_BUCKETS)
+REVENUE_CENTS = Counter("ecommerce_revenue_cents", "Value of placed orders, in cents.")
+CART_ADDITIONS = Counter("ecommerce_cart_additions", "Products added to a cart.")
+USER_LOGINS = Counter("ecommerce_user_logins", "Login attempts by outcome.", ["status"])
+USER_REGISTRATIONS = Counter("ecommerce_user_registrations", "Accounts registered.")
+CHECKOUT_FAILURES = Counter("ecommerce_checkout_failures", "Checkouts that did not create an order.", ["reason"])
+LOW_STOCK_PRODUCTS = Gauge(
+    "ecommerce_low_stock_products",
+    "Active products with fewer than 5 in stock.",
+    multiprocess_mode="mostrecent",
+)
+APP_INFO = Info("ecommerce_app", "The running shop.")
+
+LOGIN_STATUSES = ("success", "failure", "locked")
+CHECKOUT_FAILURE_REASONS = ("validation", "empty_cart", "out_of_stock", "not_logged_in", "error")
+
+
+def initialise(service_name: str, environment: str) -> None:
+    """Publish the info metric and create every labelled series at 0, so rates start from a known value."""
+    if not MULTIPROCESS:  # Info is not supported by the multiprocess collector
+        APP_INFO.info({"version": __version__, "service": service_name, "environment": environment})
+    for status in LOGIN_STATUSES:
+        USER_LOGINS.labels(status=status)
+    for reason in CHECKOUT_FAILURE_REASONS:
+        CHECKOUT_FAILURES.labels(reason=reason)
+
+
+def _exemplar(trace_id: str | None) -> dict[str, str] | None:
+    return {"trace_id": trace_id} if trace_id and not MULTIPROCESS else None
+
+
+def observe_event(event: str, status: str, seconds: float, trace_id: str | None = None) -> None:
+    EVENT_DURATION.labels(event=event, status=status).observe(seconds, exemplar=_exemplar(trace_id))
+
+
+def observe_http(method: str, route: str, status: int, seconds: float, trace_id: str | None = None) -> None:
+    HTTP_REQUEST_DURATION.labels(method=method, route=route, status=str(status)).observe(
+        seconds, exemplar=_exemplar(trace_id)
+    )
+
+
+def mark_process_dead(pid: int) -> None:
+    """A worker is leaving: its live gauges (websocket connections) stop counting."""
+    multiprocess.mark_process_dead(pid)
+
+
+def _registry() -> CollectorRegistry:
+    if not MULTIPROCESS:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text by default; OpenMetrics (with exemplars) when the scraper asks for it."""
+    registry = _registry()
+    if "application/openmetrics-text" in request.headers.get("accept", ""):
+        return Response(generate_openmetrics(registry), media_type=OPENMETRICS_CONTENT_TYPE)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatus, OrderStatusChange, Product, User, utcnow
 from ecom_reflex.money import format_cents
+from ecom_reflex.observability.tracing import span
 from ecom_reflex.services import cart
 from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.listing import clamp_page, text_match
@@ -96,13 +97,25 @@ def place_order(session: Session, user_id: int, address: ShippingAddress, idempo
         if existing.user_id != user_id:
             raise ServiceError("This checkout form has expired; reload the page.")
         return existing
+    with span("checkout.validate_cart"):
+        rows = _cart_lines(session, user_id)
+    with span("checkout.reserve_stock", lines=len(rows)):
+        _reserve_stock(session, rows)
+    with span("checkout.create_order"):
+        return _create_order(session, user_id, address, idempotency_key, rows)
 
+
+def _cart_lines(session: Session, user_id: int) -> list[tuple[CartItem, Product]]:
     rows = session.exec(
         select(CartItem, Product).join(Product, Product.id == CartItem.product_id).where(CartItem.user_id == user_id)
     ).all()
     if not rows:
         raise EmptyCart()
+    return list(rows)
 
+
+def _reserve_stock(session: Session, rows: list[tuple[CartItem, Product]]) -> None:
+    """Decrement every line's stock, never below zero; OutOfStock (and a rollback by the caller) if any is short."""
     shortages = []
     for item, product in rows:
         reserved = session.exec(
@@ -116,6 +129,14 @@ def place_order(session: Session, user_id: int, address: ShippingAddress, idempo
     if shortages:
         raise OutOfStock(shortages)
 
+
+def _create_order(
+    session: Session,
+    user_id: int,
+    address: ShippingAddress,
+    idempotency_key: str,
+    rows: list[tuple[CartItem, Product]],
+) -> Order:
     now = utcnow()
     order = Order(
         user_id=user_id,
@@ -379,3 +400,9 @@ def list_orders(session: Session, *, status: str = "", search: str = "", page: i
         for order, username in rows
     ]
     return AdminOrderPage(items=items, total=total, page=page, pages=pages)
+
+
+def item_count(session: Session, order_id: int) -> int:
+    return int(
+        session.exec(select(func.coalesce(func.sum(OrderItem.quantity), 0)).where(OrderItem.order_id == order_id)).one()
+    )

@@ -19,6 +19,7 @@ import reflex as rx
 from ecom_reflex.db import session_scope
 from ecom_reflex.models import OrderStatus
 from ecom_reflex.money import format_cents
+from ecom_reflex.observability import business
 from ecom_reflex.services import analytics, images, orders, products, users
 from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.orders import AdminOrderRow, OrderDetail
@@ -137,6 +138,7 @@ class AdminProductsState(AdminState):
             except (NotFound, TypeError, ValueError):
                 return rx.toast.error("We could not find that product.")
             name = product.name
+        business.admin_change(self._admin_id, "product.set_active", product_id=product.id, active=bool(active))
         self._load_products()
         return rx.toast.success(f"{name} is {'back on sale' if active else 'hidden from the shop'}.")
 
@@ -146,6 +148,7 @@ class AdminProductsState(AdminState):
         try:
             with session_scope() as session:
                 name = products.delete(session, int(product_id))
+            business.admin_change(self._admin_id, "product.delete", product_id=int(product_id), product_name=name)
         except ServiceError as error:
             return rx.toast.error(str(error))
         except (TypeError, ValueError):
@@ -201,6 +204,7 @@ class AdminProductFormState(AdminState):
         data = await files[0].read(images.MAX_IMAGE_BYTES + 1)
         try:
             self.image = images.store_image(data, get_settings().upload_dir)
+            business.admin_change(self._admin_id, "image.upload", image=self.image, size_bytes=len(data))
         except ServiceError as error:
             self.errors = {**self.errors, "image": str(error)}
             return rx.toast.error(str(error))
@@ -234,6 +238,16 @@ class AdminProductFormState(AdminState):
             except NotFound as error:
                 return rx.toast.error(str(error))
             name, product_id = product.name, product.id
+        business.admin_change(
+            self._admin_id,
+            "product.update" if self.editing_id else "product.create",
+            product_id=product_id,
+            product_name=name,
+            price_cents=data.price_cents,
+            stock=data.stock,
+            category_id=data.category_id,
+            image=data.image,
+        )
         self.errors = {}
         verb = "saved" if self.editing_id else "created"
         return [rx.redirect(_url("/admin/products", q=name)), rx.toast.success(f"{name} was {verb} (#{product_id}).")]
@@ -278,6 +292,7 @@ class AdminUsersState(AdminState):
             with session_scope() as session:
                 user = change(session, self._admin_id, int(user_id), bool(flag))
                 username = user.username
+            business.admin_change(self._admin_id, f"user.{change.__name__}", target_user_id=user.id, value=bool(flag))
         except ServiceError as error:
             return rx.toast.error(str(error))
         except (TypeError, ValueError):
@@ -374,7 +389,8 @@ class AdminOrderState(AdminState):
         order_id = self.admin_order.id
         try:
             with session_scope(write=True) as session:
-                orders.change_status(session, order_id, str(to_status), self._admin_id)
+                changed = orders.change_status(session, order_id, str(to_status), self._admin_id)
+            business.admin_change(self._admin_id, "order.status", order_id=order_id, to_status=changed.status)
         except ServiceError as error:
             self._load(order_id)
             return rx.toast.error(str(error))

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import reflex as rx
 
 from ecom_reflex.db import session_scope
+from ecom_reflex.observability import business
+from ecom_reflex.observability.instrumentation import bind_user
 from ecom_reflex.services import auth, cart
 from ecom_reflex.services.auth import LoginStatus
 from ecom_reflex.services.errors import FieldErrors
@@ -28,11 +30,20 @@ class _Outcome:
 def _login(username: str, password: str, guest_lines: dict[int, int]) -> _Outcome:
     with session_scope(write=True) as session:
         result = auth.authenticate(session, username, password)
-        if result.status is not LoginStatus.SUCCESS:
-            return _Outcome(message=result.message)
-        token = auth.start_session(session, result.user)
-        notices = cart.merge_guest_cart(session, guest_lines, result.user.id)
+        if result.status is LoginStatus.SUCCESS:
+            user_id = result.user.id
+            token = auth.start_session(session, result.user)
+            notices = cart.merge_guest_cart(session, guest_lines, user_id)
+    # Counted once the transaction has committed.
+    if result.status is LoginStatus.LOCKED:
+        business.login_locked(username)
+    elif result.status is LoginStatus.FAILURE:
+        business.login_failed(username)
+    else:
+        bind_user(user_id)
+        business.login_succeeded(username, user_id)
         return _Outcome(token=token, notices=notices)
+    return _Outcome(message=result.message)
 
 
 def _register(form: dict[str, str], guest_lines: dict[int, int]) -> _Outcome:
@@ -48,9 +59,12 @@ def _register(form: dict[str, str], guest_lines: dict[int, int]) -> _Outcome:
         except FieldErrors as error:
             return _Outcome(errors=error.errors)
         session.flush()
+        user_id, username = user.id, user.username
         token = auth.start_session(session, user)
-        notices = cart.merge_guest_cart(session, guest_lines, user.id)
-        return _Outcome(token=token, notices=notices)
+        notices = cart.merge_guest_cart(session, guest_lines, user_id)
+    bind_user(user_id)
+    business.registered(username, user_id)
+    return _Outcome(token=token, notices=notices)
 
 
 class AuthFormState(CartState):

@@ -8,6 +8,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from ecom_reflex.db import session_scope
+from ecom_reflex.observability import business
 from ecom_reflex.services import cart
 from ecom_reflex.services.cart import MAX_QUANTITY, CartLine, CartStore, GuestCart, UserCart
 from ecom_reflex.services.errors import ServiceError
@@ -84,6 +85,7 @@ class CartState(SessionState):
                 # Rules are checked before anything changes: nothing to undo.
                 return rx.toast.error(str(error))
             self._refresh(session, store)
+        business.cart_addition(product_id, quantity)
         if change.message:
             return rx.toast.warning(change.message)
         return rx.toast.success(f"Added {change.product_name} to your cart.")

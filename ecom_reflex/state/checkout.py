@@ -8,9 +8,10 @@ import reflex as rx
 from sqlalchemy.exc import IntegrityError
 
 from ecom_reflex.db import session_scope
+from ecom_reflex.observability import business
 from ecom_reflex.services import orders
 from ecom_reflex.services.errors import FieldErrors, ServiceError
-from ecom_reflex.services.orders import OutOfStock
+from ecom_reflex.services.orders import EmptyCart, OutOfStock
 from ecom_reflex.state.cart import CartState
 from ecom_reflex.state.session import login_url
 
@@ -41,33 +42,40 @@ class CheckoutState(CartState):
             address = orders.validate_shipping(form)
         except FieldErrors as error:
             self.errors = error.errors
+            business.checkout_failed("validation", ", ".join(sorted(error.errors)))
             return
         self.placing = True
         try:
-            order_id = self._place(address)
-        except OutOfStock as error:
-            self.form_error = str(error)
-            self._load_cart()
-            return
+            placed = self._place(address)
         except ServiceError as error:
+            reason = {OutOfStock: "out_of_stock", EmptyCart: "empty_cart"}.get(type(error), "error")
+            business.checkout_failed(reason, str(error))
             self.form_error = str(error)
             self._load_cart()
             return
         finally:
             self.placing = False
-        if order_id is None:
+        if placed is None:
+            business.checkout_failed("not_logged_in")
             return rx.redirect(login_url("/checkout"))
+        order_id, total_cents, item_count, is_new = placed
+        if is_new:
+            business.order_placed(order_id, total_cents, item_count)
         self._load_cart()
         return rx.redirect(f"/orders/{order_id}?placed=1")
 
-    def _place(self, address: orders.ShippingAddress) -> int | None:
+    def _place(self, address: orders.ShippingAddress) -> tuple[int, int, int, bool] | None:
+        """(order id, total cents, items, whether this call created it), or None without a logged-in user."""
         with session_scope(write=True) as session:
             user = self._current_user(session)
             if user is None:
                 return None
             user_id = user.id
             try:
-                return orders.place_order(session, user_id, address, self.attempt_key).id
+                existed = orders.find_by_idempotency_key(session, user_id, self.attempt_key) is not None
+                order = orders.place_order(session, user_id, address, self.attempt_key)
+                items = orders.item_count(session, order.id)
+                return order.id, order.total_cents, items, not existed
             except IntegrityError:
                 session.rollback()
         # A concurrent submission of this very attempt won the race (PostgreSQL): use its order.
@@ -75,4 +83,4 @@ class CheckoutState(CartState):
             order = orders.find_by_idempotency_key(session, user_id, self.attempt_key)
         if order is None:
             raise ServiceError("Your order could not be placed; please try again.")
-        return order.id
+        return order.id, order.total_cents, 0, False

@@ -12,6 +12,8 @@ from sqlmodel import Session
 
 from ecom_reflex.db import session_scope
 from ecom_reflex.models import User
+from ecom_reflex.observability import business
+from ecom_reflex.observability.instrumentation import bind_user
 from ecom_reflex.services import auth
 
 
@@ -47,6 +49,7 @@ class SessionState(rx.State):
     def _current_user(self, session: Session) -> User | None:
         user = auth.user_for_token(session, self.auth_token)
         self._show_user(user)
+        bind_user(user.id if user else None)
         return user
 
     def _show_user(self, user: User | None) -> None:
@@ -58,7 +61,9 @@ class SessionState(rx.State):
     @rx.event
     def logout(self):
         with session_scope() as session:
+            user = self._current_user(session)
             auth.end_session(session, self.auth_token)
+        business.logged_out(user.id if user else None)
         self.auth_token = ""
         self._show_user(None)
         return [rx.redirect("/"), rx.toast.info("You are logged out.")]

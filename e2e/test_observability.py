@@ -1,0 +1,130 @@
+"""Metrics, traces and logs of one shopper journey agree with each other, checked with real parts:
+a real Prometheus scraping /metrics, a real OTLP/HTTP receiver, the app's JSON log file."""
+
+import hashlib
+import json
+import time
+
+from playwright.sync_api import Page, expect
+
+from e2e.helpers import add_from_product_page, log_in, log_out, register, unique_name, wait_until
+from e2e.test_admin_journey import fill_shipping
+
+BUSINESS = {
+    "orders": "ecommerce_orders_total",
+    "cart_additions": "ecommerce_cart_additions_total",
+    "logins": 'ecommerce_user_logins_total{status="success"}',
+    "registrations": "ecommerce_user_registrations_total",
+}
+
+
+def journey(page: Page, shop_server) -> tuple[str, str, int]:
+    """Register, log out and in, add two products, check out. Returns (username, password, order id)."""
+    username, password = unique_name("observed"), "Observed-Pass-9"
+    register(page, username, password)
+    log_out(page)
+    page.goto("/login")
+    log_in(page, username, password)
+    expect(page.get_by_test_id("current-user")).to_have_text(username)
+    add_from_product_page(page, shop_server.db_file, "Bluetooth Speaker")
+    add_from_product_page(page, shop_server.db_file, "Scented Candle")
+    page.goto("/checkout")
+    fill_shipping(page)
+    page.get_by_test_id("place-order").click()
+    expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    order_id = int(page.get_by_test_id("order-number").inner_text().removeprefix("Order #"))
+    return username, password, order_id
+
+
+def log_lines(shop_server) -> list[dict]:
+    return [json.loads(line) for line in shop_server.log_file.read_text().splitlines() if line.strip()]
+
+
+def scraped_values(prometheus) -> dict[str, float]:
+    return {key: prometheus.value(f"sum({query})") or 0.0 for key, query in BUSINESS.items()}
+
+
+def test_one_journey_in_metrics_traces_and_logs(page: Page, shop_server, prometheus):
+    wait_until(lambda: prometheus.value('up{job="shop"}') == 1.0, timeout_s=30)
+    before = scraped_values(prometheus)
+    started = time.time()
+
+    username, password, order_id = journey(page, shop_server)
+    token = page.evaluate("() => localStorage.getItem('shop_session')") or ""
+    assert len(token) >= 40, "the session token is where the shop keeps it"
+
+    # 1. Prometheus saw exactly this journey's increments.
+    expected = {"orders": 1, "cart_additions": 2, "logins": 1, "registrations": 1}
+    wait_until(lambda: all(scraped_values(prometheus)[k] - before[k] >= v for k, v in expected.items()), 30)
+    time.sleep(2)  # two more scrapes: a late extra increment would show up now
+    after = scraped_values(prometheus)
+    assert {key: after[key] - before[key] for key in BUSINESS} == expected
+    p95 = prometheus.value("histogram_quantile(0.95, sum by (le) (rate(reflex_event_duration_seconds_bucket[5m])))")
+    assert p95 is not None and p95 > 0
+    assert prometheus.value('sum(reflex_event_duration_seconds_count{event="CheckoutState.place_order"})') >= 1
+    exemplars = prometheus.api(
+        "query_exemplars", query="reflex_event_duration_seconds_bucket", start=started - 60, end=time.time() + 60
+    )
+    trace_ids = {e["labels"]["trace_id"] for series in exemplars for e in series["exemplars"]}
+    assert trace_ids and all(len(t) == 32 for t in trace_ids)
+
+    # 2. The OTLP receiver got the checkout trace: event span, checkout steps and queries, one trace.
+    def checkout_spans():
+        spans = shop_server.otlp.snapshot()
+        events = [s for s in spans if s.attributes.get("code.function.name", "").endswith("CheckoutState.place_order")]
+        if not events:
+            return None
+        event = events[-1]
+        in_trace = [s for s in spans if s.trace_id == event.trace_id]
+        names = {s.name for s in in_trace}
+        steps = {"checkout.validate_cart", "checkout.reserve_stock", "checkout.create_order"}
+        has_db = any("db.statement" in s.attributes or "db.system" in s.attributes for s in in_trace)
+        return (event, in_trace) if steps <= names and has_db else None
+
+    wait_until(lambda: checkout_spans() is not None, 30)
+    event, in_trace = checkout_spans()
+    by_id = {s.span_id: s for s in in_trace}
+
+    def root_of(span):
+        while span.parent_span_id in by_id:
+            span = by_id[span.parent_span_id]
+        return span
+
+    reserve = next(s for s in in_trace if s.name == "checkout.reserve_stock")
+    assert root_of(reserve).span_id == event.span_id
+    db_spans = [s for s in in_trace if "db.statement" in s.attributes or "db.system" in s.attributes]
+    assert any(root_of(s).span_id == event.span_id for s in db_spans)
+    assert event.resource["service.name"] == "ecom-shop"
+    assert {"service.version", "deployment.environment"} <= set(event.resource)
+
+    # 3. The "order placed" log line carries that trace's id.
+    wait_until(lambda: any(line.get("action") == "order_placed" and line.get("order_id") == order_id
+                           for line in log_lines(shop_server)), 10)  # fmt: skip
+    placed = next(line for line in log_lines(shop_server) if line.get("order_id") == order_id)
+    assert placed["message"] == "order placed" and placed["trace_id"] == event.trace_id
+    assert placed["level"] == "INFO" and placed["service"] == "ecom-shop" and placed["logger"]
+    assert placed["event"] == "CheckoutState.place_order" and isinstance(placed["user_id"], int)
+    assert placed["timestamp"].endswith("+00:00")
+    login = next(
+        line for line in log_lines(shop_server) if line.get("action") == "login" and line.get("username") == username
+    )
+    assert login["outcome"] == "success"
+
+    # 4. No line holds the password, the session token or its hash.
+    text = shop_server.log_file.read_text()
+    for secret in (password, token, hashlib.sha256(token.encode()).hexdigest()):
+        assert secret not in text
+
+
+def test_the_same_journey_works_with_the_collector_down(page: Page, shop_server):
+    shop_server.otlp.stop()  # the endpoint is now a closed port
+    lines_before = len(log_lines(shop_server))
+    started = time.monotonic()
+    *_, order_id = journey(page, shop_server)
+    assert order_id > 0
+    assert time.monotonic() - started < 120
+    time.sleep(1.5)  # let the exporter try (and fail) at least once
+    new = log_lines(shop_server)[lines_before:]
+    exporter_warnings = [line for line in new if line["logger"].startswith("opentelemetry") and line["level"] != "INFO"]
+    # Rate-limited: one a minute per logger, however many batches failed.
+    assert len(exporter_warnings) <= 4, exporter_warnings

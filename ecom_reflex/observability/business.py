@@ -1,0 +1,69 @@
+"""Business actions: each one counted in Prometheus and written as one INFO log line, together.
+
+Callers pass what happened; this module decides the metric and the log fields,
+so the two never disagree. Usernames may appear in logs (never in labels);
+passwords, tokens and hashes are never passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ecom_reflex.observability import metrics
+
+logger = logging.getLogger("ecom_reflex.business")
+
+
+def login_succeeded(username: str, user_id: int) -> None:
+    metrics.USER_LOGINS.labels(status="success").inc()
+    logger.info("login succeeded", extra={"action": "login", "outcome": "success", "username": username,
+                                          "user_id": user_id})  # fmt: skip
+
+
+def login_failed(username: str) -> None:
+    metrics.USER_LOGINS.labels(status="failure").inc()
+    logger.info("login failed", extra={"action": "login", "outcome": "failure", "username": username})
+
+
+def login_locked(username: str) -> None:
+    metrics.USER_LOGINS.labels(status="locked").inc()
+    logger.info("login refused: locked out", extra={"action": "login", "outcome": "locked", "username": username})
+
+
+def registered(username: str, user_id: int) -> None:
+    metrics.USER_REGISTRATIONS.inc()
+    logger.info("user registered", extra={"action": "register", "username": username, "user_id": user_id})
+
+
+def logged_out(user_id: int | None) -> None:
+    logger.info("logged out", extra={"action": "logout", "user_id": user_id})
+
+
+def cart_addition(product_id: int, quantity: int) -> None:
+    metrics.CART_ADDITIONS.inc()
+    logger.info("added to cart", extra={"action": "cart_add", "product_id": product_id, "quantity": quantity})
+
+
+def order_placed(order_id: int, total_cents: int, item_count: int) -> None:
+    metrics.ORDERS.inc()
+    metrics.REVENUE_CENTS.inc(total_cents)
+    metrics.ORDER_VALUE.observe(total_cents / 100)
+    logger.info(
+        "order placed",
+        extra={"action": "order_placed", "order_id": order_id, "total_cents": total_cents, "items": item_count},
+    )
+
+
+def checkout_failed(reason: str, detail: str = "") -> None:
+    if reason not in metrics.CHECKOUT_FAILURE_REASONS:
+        reason = "error"
+    metrics.CHECKOUT_FAILURES.labels(reason=reason).inc()
+    logger.info("checkout failed", extra={"action": "checkout", "reason": reason, "detail": detail})
+
+
+def admin_change(admin_id: int, change: str, **what) -> None:
+    """Every change an admin makes: who, which change, and its target and values.
+
+    `what` becomes log fields, so its keys must not be LogRecord attributes (name, msg, ...).
+    """
+    logger.info(f"admin {change}", extra={"action": "admin_change", "change": change, "admin_id": admin_id, **what})

@@ -1,0 +1,146 @@
+"""Where observability plugs into the app: ASGI middleware, the event error handler, the lifespan.
+
+ecom_reflex.py wires these in; nothing else needs to know how.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+
+import reflex as rx
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+from reflex.event import EventSpec
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ecom_reflex.observability import metrics
+from ecom_reflex.observability.logging import configure_logging, current_user_id
+from ecom_reflex.observability.tracing import configure_tracing, current_trace_id
+
+logger = logging.getLogger("ecom_reflex.events")
+access_logger = logging.getLogger("ecom_reflex.access")
+
+# Routes served over plain HTTP, by template; everything else is the compiled frontend.
+EXACT_ROUTES = frozenset({"/health", "/metrics", "/ping", "/_health", "/_upload", "/_event"})
+FRONTEND_ROUTE = "/{frontend}"
+
+
+def route_template(path: str) -> str:
+    """A bounded label for a path: never the raw path, which may hold ids."""
+    if path in EXACT_ROUTES:
+        return path
+    if path.startswith("/_upload/"):
+        return "/_upload/{file}"
+    if path.startswith("/_event"):
+        return "/_event"
+    return FRONTEND_ROUTE
+
+
+def observe_requests(app: ASGIApp) -> ASGIApp:
+    """Times HTTP requests (http_request_duration_seconds, one access log line) and counts websockets."""
+
+    async def observed(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            metrics.WEBSOCKET_CONNECTIONS.inc()
+            try:
+                return await app(scope, receive, send)
+            finally:
+                metrics.WEBSOCKET_CONNECTIONS.dec()
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+
+        status = 500
+        start = time.perf_counter()
+
+        async def capture_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, capture_status)
+        finally:
+            seconds = time.perf_counter() - start
+            route = route_template(scope["path"])
+            metrics.observe_http(scope["method"], route, status, seconds, current_trace_id())
+            access_logger.info(
+                f'{scope["method"]} {route} {status}',
+                extra={"method": scope["method"], "route": route, "status": status,
+                       "duration_ms": round(seconds * 1000, 2)},
+            )  # fmt: skip
+
+    return observed
+
+
+def event_exception_handler(exception: Exception) -> EventSpec:
+    """A handler raised: log the exception (with its trace), tell the user without a traceback.
+
+    Reflex calls this once the event's span has ended (the SDK already marked it as
+    an error); only a span still open is marked here.
+    """
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.record_exception(exception)
+        span.set_status(Status(StatusCode.ERROR, type(exception).__name__))
+    logger.error("event failed: %s", type(exception).__name__, exc_info=exception)
+    return rx.toast.error("Something went wrong. Please try again.")
+
+
+def bind_user(user_id: int | None) -> None:
+    """The user the current event acts for, for log lines (user_id field)."""
+    current_user_id.set(user_id)
+
+
+async def _refresh_low_stock(interval_s: float) -> None:
+    from ecom_reflex.db import session_scope
+    from ecom_reflex.services.analytics import low_stock
+
+    def count() -> int:
+        with session_scope() as session:
+            return len(low_stock(session))
+
+    while True:
+        try:
+            metrics.LOW_STOCK_PRODUCTS.set(await asyncio.to_thread(count))
+        except Exception:  # a database hiccup must not end the task
+            logger.warning("could not refresh ecommerce_low_stock_products", exc_info=True)
+        await asyncio.sleep(interval_s)
+
+
+@contextlib.asynccontextmanager
+async def lifespan() -> AsyncIterator[None]:
+    """Per worker process: logging, tracing and metrics up before the first event; spans flushed at the end."""
+    from ecom_reflex.db import get_engine
+    from ecom_reflex.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(
+        settings.service_name,
+        settings.log_level,
+        settings.log_file,
+        max_bytes=settings.log_file_max_bytes,
+        backups=settings.log_file_backups,
+    )
+    metrics.initialise(settings.service_name, settings.environment)
+    provider = configure_tracing(
+        service_name=settings.service_name,
+        environment=settings.environment,
+        endpoint=settings.otel_exporter_otlp_endpoint,
+        protocol=settings.otel_exporter_otlp_protocol,
+        engine=get_engine(),
+    )
+    refresher = asyncio.create_task(_refresh_low_stock(settings.low_stock_refresh_seconds), name="low-stock")
+    logging.getLogger("ecom_reflex").info("shop started", extra={"version": metrics.__version__})
+    try:
+        yield
+    finally:
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
+        provider.shutdown()
+        if metrics.MULTIPROCESS:
+            metrics.mark_process_dead(os.getpid())

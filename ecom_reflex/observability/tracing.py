@@ -1,0 +1,122 @@
+"""OpenTelemetry tracing: the provider, Reflex's event spans, database spans, and our own spans.
+
+A tracer provider is always installed, because Reflex's span around each event
+handler is also what times events for Prometheus (EventMetricsProcessor). Spans
+leave the process only when OTEL_EXPORTER_OTLP_ENDPOINT is set: then a
+BatchSpanProcessor exports them in the background, so no event ever waits on
+the exporter and a collector that is down costs nothing but a (rate-limited)
+warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import StatusCode
+from sqlalchemy import Engine
+
+from ecom_reflex import __version__
+from ecom_reflex.observability import metrics
+from ecom_reflex.observability.logging import current_event, current_user_id
+
+logger = logging.getLogger(__name__)
+
+TRACER_NAME = "ecom_reflex"
+# Reflex's attribute holding the handler's module-qualified name.
+HANDLER_ATTRIBUTE = "code.function.name"
+EVENT_NAME_ATTRIBUTE = "reflex.event.name"
+
+_provider: TracerProvider | None = None
+_exporting = False
+
+
+def event_label(qualified_name: str) -> str:
+    """'ecom_reflex.state.cart.CartState.add_to_cart' -> 'CartState.add_to_cart' (bounded: one per handler)."""
+    parts = qualified_name.split(".")
+    return ".".join(parts[-2:]) if len(parts) >= 2 else qualified_name
+
+
+def current_trace_id() -> str | None:
+    """The trace id of the current span, when spans are exported (else it would point nowhere)."""
+    if not _exporting:
+        return None
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+class EventMetricsProcessor(SpanProcessor):
+    """Turns each ended Reflex event span into a reflex_event_duration_seconds sample.
+
+    On start it also names the event for log lines: the span starts in the
+    event's own task, so the context variables it sets belong to that event.
+    """
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        attributes = span.attributes or {}
+        if EVENT_NAME_ATTRIBUTE in attributes:
+            current_event.set(event_label(str(attributes.get(HANDLER_ATTRIBUTE) or attributes[EVENT_NAME_ATTRIBUTE])))
+            current_user_id.set(None)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        attributes = span.attributes or {}
+        if EVENT_NAME_ATTRIBUTE not in attributes or span.end_time is None or span.start_time is None:
+            return
+        name = str(attributes.get(HANDLER_ATTRIBUTE) or attributes[EVENT_NAME_ATTRIBUTE])
+        status = "error" if span.status.status_code is StatusCode.ERROR else "ok"
+        trace_id = format(span.context.trace_id, "032x") if _exporting else None
+        metrics.observe_event(event_label(name), status, (span.end_time - span.start_time) / 1e9, trace_id)
+
+
+def _exporter(endpoint: str, protocol: str):
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=endpoint, timeout=5)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    # The HTTP exporter takes the full signal URL; OTEL_EXPORTER_OTLP_ENDPOINT is the base.
+    return OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=5)
+
+
+def configure_tracing(
+    *, service_name: str, environment: str, endpoint: str | None, protocol: str, engine: Engine | None
+) -> TracerProvider:
+    """Install the tracer provider (once per process), Reflex's event spans and SQLAlchemy spans."""
+    global _provider, _exporting
+    if _provider is not None:
+        return _provider
+    resource = Resource.create(
+        {"service.name": service_name, "service.version": __version__, "deployment.environment": environment}
+    )
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(EventMetricsProcessor())
+    if endpoint:
+        # Export failures are logged by the SDK; logging.RateLimitedWarnings keeps them to one a minute.
+        provider.add_span_processor(BatchSpanProcessor(_exporter(endpoint, protocol)))
+        _exporting = True
+    trace.set_tracer_provider(provider)
+    _provider = provider
+
+    from reflex_base import otel as reflex_otel
+
+    reflex_otel.enable(tracer_provider=provider)
+    if engine is not None:
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        SQLAlchemyInstrumentor().instrument(engine=engine, tracer_provider=provider, enable_commenter=False)
+    logger.info("tracing %s", f"exports to {endpoint} ({protocol})" if endpoint else "is local only (no OTLP endpoint)")
+    return provider
+
+
+@contextmanager
+def span(name: str, **attributes) -> Iterator[trace.Span]:
+    """A child span of whatever is current, e.g. a checkout step. Cheap when nothing exports."""
+    with trace.get_tracer(TRACER_NAME, __version__).start_as_current_span(name, attributes=attributes) as current:
+        yield current

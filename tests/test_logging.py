@@ -1,0 +1,91 @@
+"""The JSON log format, its context fields, and what must never be in it."""
+
+import io
+import json
+import logging
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from ecom_reflex.observability import logging as obs_logging
+from ecom_reflex.observability.logging import RateLimitedWarnings, configure_logging
+
+
+@pytest.fixture
+def log_file(tmp_path):
+    path = tmp_path / "logs" / "app.json.log"
+    configure_logging("test-shop", "INFO", path)
+    yield path
+    for handler in list(logging.getLogger().handlers):
+        if getattr(handler, obs_logging._HANDLER_MARK, False):
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_one_json_object_a_line_with_the_standard_fields(log_file):
+    logging.getLogger("ecom_reflex.business").info("order placed", extra={"order_id": 7, "total_cents": 1999})
+    (line,) = lines(log_file)
+    assert line["message"] == "order placed" and line["level"] == "INFO"
+    assert line["logger"] == "ecom_reflex.business" and line["service"] == "test-shop"
+    assert line["timestamp"].endswith("+00:00") and "T" in line["timestamp"]
+    assert line["order_id"] == 7 and line["total_cents"] == 1999
+
+
+def test_trace_event_and_user_are_added_when_known(log_file):
+    tracer = TracerProvider().get_tracer("test")
+    obs_logging.current_event.set("CartState.add_to_cart")
+    obs_logging.current_user_id.set(42)
+    try:
+        with tracer.start_as_current_span("work") as span:
+            logging.getLogger("x").info("inside")
+        logging.getLogger("x").info("outside")
+    finally:
+        obs_logging.current_event.set(None)
+        obs_logging.current_user_id.set(None)
+    inside, outside = lines(log_file)
+    assert inside["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert inside["span_id"] == format(span.get_span_context().span_id, "016x")
+    assert inside["event"] == "CartState.add_to_cart" and inside["user_id"] == 42
+    assert "trace_id" not in outside
+
+
+def test_secret_fields_are_dropped(log_file):
+    logging.getLogger("x").info(
+        "login", extra={"username": "ada", "password": "hunter22", "session_token": "abc", "token_hash": "def"}
+    )
+    (line,) = lines(log_file)
+    assert line["username"] == "ada"
+    assert not {"password", "session_token", "token_hash"} & set(line)
+    assert "hunter22" not in log_file.read_text()
+
+
+def test_errors_carry_the_exception(log_file):
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("x").exception("event failed")
+    (line,) = lines(log_file)
+    assert line["level"] == "ERROR" and "ValueError: boom" in line["exc_info"]
+
+
+def test_exporter_warnings_are_rate_limited_the_same_for_every_handler():
+    limiter = RateLimitedWarnings(interval_s=60)
+    outputs = [io.StringIO(), io.StringIO()]
+    logger = logging.getLogger("opentelemetry.exporter.test")
+    logger.propagate = False
+    handlers = [logging.StreamHandler(out) for out in outputs]
+    for handler in handlers:
+        handler.addFilter(limiter)
+        logger.addHandler(handler)
+    try:
+        for _ in range(10):
+            logger.warning("export failed")
+        logging.getLogger("opentelemetry.other").warning("x")  # other loggers have their own budget
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+    assert [out.getvalue().count("export failed") for out in outputs] == [1, 1]
