@@ -67,11 +67,18 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
             seconds = time.perf_counter() - start
             route = route_template(scope["path"])
             metrics.observe_http(scope["method"], route, status, seconds, current_trace_id())
-            access_logger.info(
-                f'{scope["method"]} {route} {status}',
-                extra={"method": scope["method"], "route": route, "status": status,
-                       "duration_ms": round(seconds * 1000, 2)},
-            )  # fmt: skip
+            # Static files of the frontend are many and dull: logged only when they fail.
+            level = logging.DEBUG if route == FRONTEND_ROUTE and status < 400 else logging.INFO
+            access_logger.log(
+                level,
+                f"{scope['method']} {route} {status}",
+                extra={
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                },
+            )
 
     return observed
 
