@@ -62,6 +62,9 @@ def test_one_journey_in_metrics_traces_and_logs(page: Page, shop_server, prometh
     p95 = prometheus.value("histogram_quantile(0.95, sum by (le) (rate(reflex_event_duration_seconds_bucket[5m])))")
     assert p95 is not None and p95 > 0
     assert prometheus.value('sum(reflex_event_duration_seconds_count{event="CheckoutState.place_order"})') >= 1
+    assert prometheus.value("sum(reflex_websocket_connections)") >= 1  # this page's socket is open
+    assert prometheus.value('sum(http_request_duration_seconds_count{route="/metrics",status="200"})') >= 1
+    assert prometheus.value('ecommerce_app_info{service="ecom-shop"}') == 1
     exemplars = prometheus.api(
         "query_exemplars", query="reflex_event_duration_seconds_bucket", start=started - 60, end=time.time() + 60
     )
