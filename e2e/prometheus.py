@@ -52,7 +52,7 @@ def start_prometheus(target: str, workdir: Path, log_path: Path) -> Prometheus:
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         "scrape_configs:\n  - job_name: shop\n    metrics_path: /metrics\n"
-        f"    static_configs:\n      - targets: ['{target}']\n"
+        f"    static_configs:\n      - targets: ['{target}']\n        labels: {{environment: e2e}}\n"
     )
     with log_path.open("w") as log:
         process = subprocess.Popen(

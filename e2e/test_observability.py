@@ -131,3 +131,36 @@ def test_the_same_journey_works_with_the_collector_down(page: Page, shop_server)
     exporter_warnings = [line for line in new if line["logger"].startswith("opentelemetry") and line["level"] != "INFO"]
     # Rate-limited: one a minute per logger, however many batches failed.
     assert len(exporter_warnings) <= 4, exporter_warnings
+
+
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__interval": "1m",
+    "$__range": "1h",
+    "$environment": ".*",
+    "$event": ".*",
+}
+
+
+def as_executed(expr: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    assert "$" not in expr, expr
+    return expr
+
+
+def test_every_dashboard_and_rule_query_runs_on_the_real_prometheus(prometheus):
+    """After the journeys above: no PromQL errors, and every business KPI panel has data."""
+    from grafana_as_code.dashboards.overview import BUSINESS_KPIS
+    from tests.test_grafana_as_code import prometheus_exprs
+
+    exprs = prometheus_exprs()
+    assert len(exprs) >= 20
+    for expr in exprs:
+        prometheus.api("query", query=as_executed(expr))  # raises on a PromQL error
+
+    for title, expr, *_ in BUSINESS_KPIS:
+        result = prometheus.api("query", query=as_executed(expr))["result"]
+        assert result, f"KPI panel {title!r} returns no data"
+        value = float(result[0]["value"][1])
+        assert value == value, f"KPI panel {title!r} is NaN"  # NaN != NaN

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecom_reflex.components.layout import SHOP_NAME
 from ecom_reflex.db import check_database
+from ecom_reflex.observability.alerts import alerts_webhook
 from ecom_reflex.observability.instrumentation import event_exception_handler, lifespan, observe_requests
 from ecom_reflex.observability.metrics import metrics_endpoint
 from ecom_reflex.pages import auth, cart, checkout, home, not_found, orders, product
@@ -72,6 +73,7 @@ api = Starlette(
     routes=[
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/alerts", alerts_webhook, methods=["POST"]),
     ]
 )
 

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / ".metrics", description="Per-run folder for multi-worker metrics."
     )
     low_stock_refresh_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Grafana's contact point posts alerts to /alerts with this bearer token; unset = endpoint off.
+    alert_webhook_token: str | None = Field(default=None, min_length=16)
 
     @field_validator("db_url")
     @classmethod
@@ -79,7 +81,7 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("log_file", "otel_exporter_otlp_endpoint", "redis_url", mode="before")
+    @field_validator("log_file", "otel_exporter_otlp_endpoint", "redis_url", "alert_webhook_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -125,7 +127,7 @@ class SettingsError(Exception):
 
 
 # Values never echoed back in an error message.
-SECRET_SETTINGS = frozenset({"admin_password"})
+SECRET_SETTINGS = frozenset({"admin_password", "alert_webhook_token"})
 
 
 def _describe(error: ValidationError) -> str:

@@ -64,3 +64,38 @@ def test_uploads_are_capped_before_anyone_reads_them():
     assert client.post("/_upload", content=chunks()).status_code == 413
     # Other routes are not limited by this.
     assert client.post("/other", content=b"x" * (MAX_UPLOAD_REQUEST_BYTES + 1)).status_code == 200
+
+
+GRAFANA_PAYLOAD = {
+    "status": "firing",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {"alertname": "ShopSlowEvents", "severity": "warning"},
+            "annotations": {"summary": "Shop events are slow", "description": "p95 is 1.7 seconds"},
+            "startsAt": "2026-11-24T10:00:00Z",
+        },
+        {"status": "resolved", "labels": {"alertname": "ShopScrapeTargetDown"}, "annotations": {}},
+    ],
+}
+
+
+def test_alerts_webhook_is_off_without_a_token(client):
+    assert client.post("/alerts", json=GRAFANA_PAYLOAD).status_code == 404
+
+
+def test_alerts_webhook_logs_each_alert(client, monkeypatch, caplog):
+    monkeypatch.setenv("ALERT_WEBHOOK_TOKEN", "a-long-enough-token")
+    reset_caches()
+    assert client.post("/alerts", json=GRAFANA_PAYLOAD).status_code == 401
+    wrong = {"Authorization": "Bearer not-the-token-at-all"}
+    assert client.post("/alerts", json=GRAFANA_PAYLOAD, headers=wrong).status_code == 401
+    right = {"Authorization": "Bearer a-long-enough-token"}
+    assert client.post("/alerts", content=b"not json", headers=right).status_code == 400
+    with caplog.at_level("INFO", logger="ecom_reflex.alerts"):
+        response = client.post("/alerts", json=GRAFANA_PAYLOAD, headers=right)
+    assert response.status_code == 200 and response.json() == {"received": 2}
+    firing, resolved = caplog.records
+    assert firing.levelname == "WARNING" and firing.getMessage() == "alert firing: ShopSlowEvents"
+    assert firing.description == "p95 is 1.7 seconds" and firing.severity == "warning"
+    assert resolved.levelname == "INFO" and resolved.getMessage() == "alert resolved: ShopScrapeTargetDown"

@@ -24,7 +24,7 @@ logger = logging.getLogger("ecom_reflex.events")
 access_logger = logging.getLogger("ecom_reflex.access")
 
 # Routes served over plain HTTP, by template; everything else is the compiled frontend.
-EXACT_ROUTES = frozenset({"/health", "/metrics", "/ping", "/_health", "/_upload", "/_event"})
+EXACT_ROUTES = frozenset({"/health", "/metrics", "/alerts", "/ping", "/_health", "/_upload", "/_event"})
 FRONTEND_ROUTE = "/{frontend}"
 
 

@@ -1,0 +1,13 @@
+"""Grafana as code: datasources, the "Shop" dashboards and alert rules, written by `python -m grafana_as_code`.
+
+Layout:
+  datasources.py   the three datasources (fixed uids) and their provisioning YAML; every panel refers to these
+  layout.py        panel helpers: a grid that places panels and numbers them, query builders
+  dashboards/      overview (metrics), logs (Loki), traces (Tempo)
+  alerts.py        alert rules, rendered both for Prometheus (promtool-testable) and for Grafana (which notifies)
+  render.py        writes the provisioning tree deterministically
+"""
+
+# The app's service name, as its logs and traces carry it.
+SERVICE = "ecom-shop"
+FOLDER = "Shop"

@@ -1,0 +1,5 @@
+"""The "Shop" dashboards; each module has build() -> Dashboard builder."""
+
+from grafana_as_code.dashboards import logs, overview, traces
+
+ALL = (overview, logs, traces)

@@ -1,0 +1,213 @@
+"""Shop overview: RED metrics of events and HTTP routes, websockets, business KPIs."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import stat, timeseries
+from grafana_foundation_sdk.builders.dashboard import QueryVariable
+from grafana_foundation_sdk.models.dashboard import VariableRefresh
+
+from grafana_as_code.dashboards.common import SHOP_SELECTOR, shop_dashboard
+from grafana_as_code.datasources import PROMETHEUS
+from grafana_as_code.layout import Grid, promql
+
+UID = "shop-overview"
+EVENTS = f'{SHOP_SELECTOR}, event=~"$event"'
+
+
+def _event_variable() -> QueryVariable:
+    return (
+        QueryVariable("event")
+        .label("Event")
+        .datasource(PROMETHEUS)
+        .query(f"label_values(reflex_event_duration_seconds_count{{{SHOP_SELECTOR}}}, event)")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .include_all(True)
+        .all_value(".*")
+        .multi(True)
+    )
+
+
+def _series(title: str, unit: str, *queries) -> timeseries.Panel:
+    panel = timeseries.Panel().title(title).unit(unit).datasource(PROMETHEUS).fill_opacity(10)
+    for query in queries:
+        panel = panel.with_target(query)
+    return panel
+
+
+def _kpi(title: str, expr: str, unit: str, description: str) -> stat.Panel:
+    return (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(PROMETHEUS)
+        .with_target(promql(expr, instant=True))
+    )
+
+
+def build():
+    dashboard = shop_dashboard(
+        UID, "Shop overview", "Events, HTTP routes and business KPIs of the shop. Click an exemplar to open its trace."
+    ).with_variable(_event_variable())
+    grid = Grid(dashboard)
+
+    grid.row("Events (Reflex event handlers)")
+    grid.add(
+        _series(
+            "Event rate by handler",
+            "reqps",
+            promql(
+                f"sum by (event) (rate(reflex_event_duration_seconds_count{{{EVENTS}}}[$__rate_interval]))", "{{event}}"
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Event error ratio",
+            "percentunit",
+            promql(
+                f'sum(rate(reflex_event_duration_seconds_count{{{EVENTS}, status="error"}}[$__rate_interval]))'
+                f" / sum(rate(reflex_event_duration_seconds_count{{{EVENTS}}}[$__rate_interval]))",
+                "errors",
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Event latency p50 / p95 / p99 (with exemplars)",
+            "s",
+            *[
+                promql(
+                    f"histogram_quantile({q}, sum by (le, event) "
+                    f"(rate(reflex_event_duration_seconds_bucket{{{EVENTS}}}[$__rate_interval])))",
+                    f"p{round(q * 100)} {{{{event}}}}",
+                    ref=i,
+                    exemplars=True,
+                )
+                for i, q in enumerate((0.5, 0.95, 0.99))
+            ],
+        )
+    )
+
+    grid.row("HTTP routes and connections")
+    grid.add(
+        _series(
+            "HTTP requests by route and status",
+            "reqps",
+            promql(
+                "sum by (route, status) "
+                f"(rate(http_request_duration_seconds_count{{{SHOP_SELECTOR}}}[$__rate_interval]))",
+                "{{route}} {{status}}",
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "HTTP latency p95 by route (with exemplars)",
+            "s",
+            promql(
+                "histogram_quantile(0.95, sum by (le, route) "
+                f"(rate(http_request_duration_seconds_bucket{{{SHOP_SELECTOR}}}[$__rate_interval])))",
+                "{{route}}",
+                exemplars=True,
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Websocket connections",
+            "short",
+            promql(f"sum(reflex_websocket_connections{{{SHOP_SELECTOR}}})", "connections"),
+        )
+    )
+
+    grid.row("Business")
+    for title, expr, unit, description in BUSINESS_KPIS:
+        grid.add(_kpi(title, expr, unit, description), width=6, height=5)
+    grid.add(
+        _series(
+            "Orders and cart additions per minute",
+            "short",
+            promql(f"sum(rate(ecommerce_orders_total{{{SHOP_SELECTOR}}}[$__rate_interval])) * 60", "orders"),
+            promql(
+                f"sum(rate(ecommerce_cart_additions_total{{{SHOP_SELECTOR}}}[$__rate_interval])) * 60",
+                "cart additions",
+                ref=1,
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Logins per minute: success vs failure vs locked",
+            "short",
+            promql(
+                f"sum by (status) (rate(ecommerce_user_logins_total{{{SHOP_SELECTOR}}}[$__rate_interval])) * 60",
+                "{{status}}",
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Checkout failures by reason",
+            "short",
+            promql(
+                f"sum by (reason) (increase(ecommerce_checkout_failures_total{{{SHOP_SELECTOR}}}[$__rate_interval]))",
+                "{{reason}}",
+            ),
+        )
+    )
+    return dashboard
+
+
+# (title, PromQL, unit, description): the KPI stat panels; tests require each to return data.
+BUSINESS_KPIS = [
+    (
+        "Orders",
+        f"sum(increase(ecommerce_orders_total{{{SHOP_SELECTOR}}}[$__range]))",
+        "short",
+        "Orders placed in the time range.",
+    ),
+    (
+        "Revenue",
+        f"sum(increase(ecommerce_revenue_cents_total{{{SHOP_SELECTOR}}}[$__range])) / 100",
+        "currencyUSD",
+        "Value of the orders placed in the time range.",
+    ),
+    (
+        "Average order value",
+        f"sum(increase(ecommerce_order_value_dollars_sum{{{SHOP_SELECTOR}}}[$__range]))"
+        f" / sum(increase(ecommerce_order_value_dollars_count{{{SHOP_SELECTOR}}}[$__range]))",
+        "currencyUSD",
+        "Revenue divided by orders.",
+    ),
+    (
+        "Cart additions",
+        f"sum(increase(ecommerce_cart_additions_total{{{SHOP_SELECTOR}}}[$__range]))",
+        "short",
+        "Products added to carts in the time range.",
+    ),
+    (
+        "Registrations",
+        f"sum(increase(ecommerce_user_registrations_total{{{SHOP_SELECTOR}}}[$__range]))",
+        "short",
+        "New accounts in the time range.",
+    ),
+    (
+        "Successful logins",
+        f'sum(increase(ecommerce_user_logins_total{{{SHOP_SELECTOR}, status="success"}}[$__range]))',
+        "short",
+        "Logins in the time range.",
+    ),
+    (
+        "Checkout failures",
+        f"sum(increase(ecommerce_checkout_failures_total{{{SHOP_SELECTOR}}}[$__range]))",
+        "short",
+        "Checkouts that created no order, every reason.",
+    ),
+    (
+        "Low-stock products",
+        f"max(ecommerce_low_stock_products{{{SHOP_SELECTOR}}})",
+        "short",
+        "Active products with fewer than 5 in stock.",
+    ),
+]

@@ -1,0 +1,372 @@
+"""The compose monitoring stack (monitoring/), checked without a Docker engine.
+
+What can be checked here is checked for real: the compose file against the compose-spec
+schema (check-jsonschema's vendored copy, offline), the Prometheus config with promtool,
+and every config against the others and against what the app really writes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from opentelemetry import trace
+
+from ecom_reflex.observability.logging import ContextFilter, json_formatter
+from ecom_reflex.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+MONITORING = ROOT / "monitoring"
+COMPOSE_FILE = MONITORING / "docker-compose.yml"
+SERVICES = {"app", "prometheus", "loki", "alloy", "tempo", "grafana"}
+# A tag that names a release: digits and dots, optionally a leading v and a suffix.
+VERSION_TAG = re.compile(r"v?\d+\.\d+\.\d+([.-][0-9A-Za-z.-]+)?")
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return load_yaml(COMPOSE_FILE)
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def alloy_config() -> str:
+    return (MONITORING / "alloy" / "config.alloy").read_text(encoding="utf-8")
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment as a dict, whichever form (map or list) the file uses."""
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """target -> (source, options) for each short-syntax volume of a service."""
+    result = {}
+    for entry in service.get("volumes", []):
+        source, target, *options = entry.split(":")
+        result[target] = (source, options[0] if options else "rw")
+    return result
+
+
+def alloy_block_body(config: str, block: str, attribute: str = "values") -> str:
+    """The inside of `<block> { <attribute> = { ... } }` in the Alloy config."""
+    pattern = re.escape(block) + r"\s*\{\s*" + attribute + r"\s*=\s*\{(?P<body>[^}]*)\}"
+    match = re.search(pattern, config)
+    assert match, f"no {block} block with {attribute} in config.alloy"
+    return match["body"]
+
+
+def alloy_names(body: str) -> list[str]:
+    return re.findall(r"^\s*(\w+)\s*=\s*\"\"\s*,?\s*$", body, re.MULTILINE)
+
+
+# --- compose file ---------------------------------------------------------------------------
+
+
+def test_compose_file_validates_against_the_compose_spec(tmp_path: Path) -> None:
+    check_jsonschema = Path(sys.executable).parent / "check-jsonschema"
+    assert check_jsonschema.exists(), "pip install -r requirements-test.txt (check-jsonschema)"
+
+    def validate(path: Path | str) -> subprocess.CompletedProcess[str]:
+        command = [str(check_jsonschema), "--builtin-schema", "vendor.compose-spec", str(path)]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    result = validate("monitoring/docker-compose.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The same check rejects a broken file: the schema is really applied.
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text("services:\n  app:\n    image: shop:1.0.0\n    ports: 8000\n", encoding="utf-8")
+    assert validate(broken).returncode != 0
+
+
+def test_the_stack_has_exactly_its_six_services(services: dict[str, Any]) -> None:
+    assert set(services) == SERVICES
+
+
+def test_every_image_is_pinned_to_a_release(services: dict[str, Any]) -> None:
+    built = {name for name, service in services.items() if "build" in service}
+    assert built == {"app"}
+    for name, service in services.items():
+        if name in built:
+            continue
+        repository, _, tag = service["image"].rpartition(":")
+        assert repository and "/" not in tag, f"{name}: {service['image']} has no tag"
+        assert tag != "latest" and VERSION_TAG.fullmatch(tag), f"{name}: {service['image']} is not a release tag"
+
+
+def test_images_are_on_the_expected_lines(services: dict[str, Any]) -> None:
+    expected = {
+        "prometheus": r"prom/prometheus:v[23]\.\d+\.\d+",
+        "loki": r"grafana/loki:3\.\d+\.\d+",
+        "alloy": r"grafana/alloy:v1\.\d+\.\d+",
+        "tempo": r"grafana/tempo:2\.\d+\.\d+",
+        # Dashboards are generated with grafana-foundation-sdk's 11.6 line.
+        "grafana": r"grafana/grafana:11\.6\.\d+",
+    }
+    for name, pattern in expected.items():
+        assert re.fullmatch(pattern, services[name]["image"]), f"{name}: {services[name]['image']}"
+
+
+def test_the_app_image_is_built_from_a_pinned_python_as_a_non_root_user(services: dict[str, Any]) -> None:
+    build = services["app"]["build"]
+    assert (ROOT / "monitoring" / build["context"]).resolve() == ROOT
+    dockerfile = (ROOT / build["dockerfile"]).read_text(encoding="utf-8")
+    bases = re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)
+    assert bases and all(re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base) for base in bases), bases
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1] not in {"root", "0"}
+    assert re.search(r"^EXPOSE\s+8000\b", dockerfile, re.MULTILINE)
+    assert "bun@1.4.5" in dockerfile
+    cmd = dockerfile[dockerfile.rindex("\nCMD") :]
+    assert 0 <= cmd.index("ecom_reflex.cli setup") < cmd.index("ecom_reflex.cli serve")
+
+
+def test_the_build_context_leaves_out_local_state_and_secrets() -> None:
+    ignored = {
+        line.strip() for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines() if line.strip()
+    }
+    required = {".venv", ".tools", ".web", "data", "logs", "artifacts", "uploaded_files", ".git", ".env"}
+    assert required <= ignored
+    assert {"__pycache__", "**/__pycache__"} & ignored
+    assert {".pytest_cache", ".metrics"} <= ignored
+
+
+def test_every_service_has_a_healthcheck_that_needs_no_shell(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        check = service.get("healthcheck")
+        assert check and not check.get("disable"), f"{name} has no healthcheck"
+        test = check["test"]
+        # Exec form: Loki and Tempo images have no shell at all, the others do not need one.
+        assert isinstance(test, list) and test[0] == "CMD" and len(test) > 1, f"{name}: {test}"
+        assert check.get("interval") and check.get("retries"), name
+
+
+def test_distroless_images_check_themselves(services: dict[str, Any]) -> None:
+    assert services["loki"]["healthcheck"]["test"][1:3] == ["/usr/bin/loki", "-health"]
+    assert services["tempo"]["healthcheck"]["test"][1] == "/busybox/wget"
+    assert any("8000/health" in part for part in services["app"]["healthcheck"]["test"])
+
+
+def test_all_services_share_one_user_defined_network(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    networks = compose.get("networks", {})
+    assert len(networks) == 1
+    (network,) = networks
+    for name, service in services.items():
+        assert service.get("networks") == [network], name
+        assert "network_mode" not in service, name
+
+
+def test_state_lives_in_declared_named_volumes(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    declared = set(compose.get("volumes", {}))
+    used = set()
+    for name, service in services.items():
+        for target, (source, _) in mounts(service).items():
+            if not source.startswith((".", "/")):
+                assert source in declared, f"{name}: volume {source} for {target} is not declared"
+                used.add(source)
+    assert used == declared
+    state = {
+        "app": ["/app/data", "/app/logs", "/app/uploaded_files"],
+        "prometheus": ["/prometheus"],
+        "loki": ["/loki"],
+        "tempo": ["/var/tempo"],
+        "grafana": ["/var/lib/grafana"],
+        "alloy": ["/var/lib/alloy/data"],
+    }
+    for name, targets in state.items():
+        for target in targets:
+            assert mounts(services[name]).get(target, ("./",))[0] in declared, f"{name}: {target} is not a volume"
+
+
+def test_alloy_reads_the_app_log_volume_read_only(services: dict[str, Any], alloy_config: str) -> None:
+    app_env = environment(services["app"])
+    log_dir = str(Path(app_env["LOG_FILE"]).parent)
+    app_volume, _ = mounts(services["app"])[log_dir]
+    assert mounts(services["alloy"])[log_dir] == (app_volume, "ro")
+    (glob,) = re.findall(r'"__path__"\s*=\s*"([^"]+)"', alloy_config)
+    assert fnmatch.fnmatch(app_env["LOG_FILE"], glob)
+
+
+def test_published_ports_listen_on_loopback_only(services: dict[str, Any]) -> None:
+    published = {}
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert isinstance(port, str) and port.startswith("127.0.0.1:"), f"{name}: {port}"
+            published[name] = port
+    assert published["app"] == "127.0.0.1:8000:8000"
+    assert published["grafana"] == "127.0.0.1:3000:3000"
+    assert published["prometheus"] == "127.0.0.1:9090:9090"
+
+
+def test_grafana_has_no_default_password_and_no_anonymous_access(services: dict[str, Any]) -> None:
+    grafana = services["grafana"]
+    env = environment(grafana)
+    assert env["GF_SECURITY_ADMIN_USER"] == "admin"
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", env["GF_SECURITY_ADMIN_PASSWORD"])
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert re.fullmatch(r"\$\{ALERT_WEBHOOK_TOKEN:\?[^}]+\}", env["ALERT_WEBHOOK_TOKEN"])
+    assert mounts(grafana)["/etc/grafana/provisioning"] == ("./grafana/provisioning", "ro")
+    assert {"prometheus", "loki", "tempo"} <= set(grafana["depends_on"])
+    assert all(dep["condition"] == "service_healthy" for dep in grafana["depends_on"].values())
+
+
+def test_app_environment_is_valid_for_the_shop_settings(services: dict[str, Any]) -> None:
+    env = environment(services["app"])
+    assert env["ADMIN_PASSWORD"] == "${SHOP_ADMIN_PASSWORD:-}"
+    assert re.fullmatch(r"\$\{ALERT_WEBHOOK_TOKEN:\?[^}]+\}", env["ALERT_WEBHOOK_TOKEN"])
+    literal = {key: value for key, value in env.items() if "$" not in value}
+    # Every literal is a real setting (a typo would be silently ignored by the app) and valid.
+    assert {key.lower() for key in literal} <= set(Settings.model_fields)
+    settings = Settings(**{key.lower(): value for key, value in literal.items()})
+    assert settings.host == "0.0.0.0" and settings.port == 8000
+    assert settings.db_url == "sqlite:////app/data/shop.db"
+    assert settings.otel_exporter_otlp_endpoint == "http://tempo:4318"
+    assert settings.otel_exporter_otlp_protocol == "http/protobuf"
+    assert str(settings.log_file) == "/app/logs/app.json.log"
+    assert str(settings.upload_dir) == "/app/uploaded_files"
+
+
+def test_env_example_documents_every_secret_the_compose_file_reads() -> None:
+    example = (MONITORING / ".env.example").read_text(encoding="utf-8")
+    assignments = dict(re.findall(r"^([A-Z_]+)=(.*)$", example, re.MULTILINE))
+    assert assignments == {"GRAFANA_ADMIN_PASSWORD": "", "ALERT_WEBHOOK_TOKEN": "", "SHOP_ADMIN_PASSWORD": ""}
+    assert example.count("secrets.token_urlsafe(") >= 3
+    read = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text(encoding="utf-8")))
+    assert read == set(assignments)
+    gitignore = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "monitoring/.env" in gitignore
+
+
+# --- Prometheus -----------------------------------------------------------------------------
+
+
+def test_promtool_accepts_the_prometheus_config() -> None:
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    assert Path(promtool).exists(), "promtool missing: `make test` installs Debian's prometheus package"
+    result = subprocess.run(
+        [promtool, "check", "config", "monitoring/prometheus/prometheus.yml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_scrapes_the_shop_and_the_stack(services: dict[str, Any]) -> None:
+    config = load_yaml(MONITORING / "prometheus" / "prometheus.yml")
+    assert config["global"]["scrape_interval"] == "15s"
+    assert config["global"]["evaluation_interval"] == "15s"
+    assert config["rule_files"] == ["rules/*.yml"]
+    assert "alerting" not in config
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    assert targets["shop"] == ["app:8000"]
+    assert {"prometheus", "tempo", "loki", "alloy"} <= set(targets)
+    assert targets["tempo"] == ["tempo:3200"] and targets["loki"] == ["loki:3100"]
+    assert targets["alloy"] == ["alloy:12345"]
+    assert "--server.http.listen-addr=0.0.0.0:12345" in services["alloy"]["command"]
+    command = services["prometheus"]["command"]
+    for flag in (
+        "--config.file=/etc/prometheus/prometheus.yml",
+        "--storage.tsdb.path=/prometheus",
+        "--enable-feature=exemplar-storage",
+        "--web.enable-remote-write-receiver",
+    ):
+        assert flag in command
+    assert mounts(services["prometheus"])["/etc/prometheus"] == ("./prometheus", "ro")
+
+
+# --- Alloy and Loki -------------------------------------------------------------------------
+
+
+def test_alloy_sets_exactly_three_low_cardinality_labels(alloy_config: str) -> None:
+    labels = alloy_names(alloy_block_body(alloy_config, "stage.labels"))
+    assert sorted(labels) == ["environment", "level", "service"]
+    metadata = alloy_names(alloy_block_body(alloy_config, "stage.structured_metadata"))
+    assert {"trace_id", "span_id"} <= set(metadata)
+    assert not {"trace_id", "span_id"} & set(labels)
+
+
+def test_alloy_parses_the_lines_the_app_writes(alloy_config: str) -> None:
+    extracted = set(alloy_names(alloy_block_body(alloy_config, "stage.json", "expressions")))
+    assert extracted == {"level", "service", "trace_id", "span_id", "timestamp"}
+    timestamp = re.search(r"stage\.timestamp\s*\{(?P<body>[^}]*)\}", alloy_config)
+    assert timestamp and 'source = "timestamp"' in timestamp["body"] and '"RFC3339Nano"' in timestamp["body"]
+    # A real line from the app's formatter, inside a span.
+    span = trace.NonRecordingSpan(
+        trace.SpanContext(trace_id=0x1234, span_id=0x5678, is_remote=False, trace_flags=trace.TraceFlags(1))
+    )
+    record = logging.LogRecord("ecom_reflex.test", logging.INFO, __file__, 1, "hello", None, None)
+    with trace.use_span(span):
+        ContextFilter().filter(record)
+    line = json.loads(json_formatter("ecom-shop").format(record))
+    assert extracted <= set(line)
+    assert line["trace_id"] == f"{0x1234:032x}" and line["span_id"] == f"{0x5678:016x}"
+    # RFC 3339 with a numeric offset or Z, which Go's RFC3339Nano layout parses.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", line["timestamp"])
+    assert datetime.fromisoformat(line["timestamp"]).utcoffset() == timedelta(0)
+
+
+def test_alloy_pushes_to_loki(alloy_config: str, services: dict[str, Any]) -> None:
+    assert re.findall(r'url\s*=\s*"([^"]+)"', alloy_config) == ["http://loki:3100/loki/api/v1/push"]
+    assert alloy_config.count("{") == alloy_config.count("}")
+    assert services["alloy"]["depends_on"]["loki"]["condition"] == "service_healthy"
+
+
+def test_loki_uses_tsdb_schema_v13_with_structured_metadata(services: dict[str, Any]) -> None:
+    config = load_yaml(MONITORING / "loki" / "loki.yml")
+    (period,) = config["schema_config"]["configs"]
+    assert period["store"] == "tsdb" and period["schema"] == "v13" and period["object_store"] == "filesystem"
+    limits = config["limits_config"]
+    assert limits["allow_structured_metadata"] is True
+    assert limits["volume_enabled"] is True
+    assert limits["retention_period"] and config["compactor"]["retention_enabled"] is True
+    assert config["server"]["http_listen_port"] == 3100
+    # Everything Loki writes is on its named volume.
+    assert config["common"]["path_prefix"] == "/loki"
+    assert "/loki" in mounts(services["loki"])
+    assert mounts(services["loki"])["/etc/loki/loki.yml"] == ("./loki/loki.yml", "ro")
+
+
+# --- Tempo ----------------------------------------------------------------------------------
+
+
+def test_tempo_receives_otlp_and_remote_writes_span_metrics(services: dict[str, Any]) -> None:
+    config = load_yaml(MONITORING / "tempo" / "tempo.yml")
+    protocols = config["distributor"]["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["endpoint"] == "0.0.0.0:4317"
+    assert protocols["http"]["endpoint"] == "0.0.0.0:4318"
+    # The app's OTLP/HTTP exporter points at that HTTP receiver.
+    assert environment(services["app"])["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://tempo:4318"
+    (remote_write,) = config["metrics_generator"]["storage"]["remote_write"]
+    assert remote_write == {"url": "http://prometheus:9090/api/v1/write", "send_exemplars": True}
+    processors = config["overrides"]["defaults"]["metrics_generator"]["processors"]
+    assert {"service-graphs", "span-metrics"} <= set(processors)
+    assert config["storage"]["trace"]["backend"] == "local"
+    assert config["storage"]["trace"]["local"]["path"].startswith("/var/tempo/")
+    assert config["server"]["http_listen_port"] == 3200
+    assert "/var/tempo" in mounts(services["tempo"])
+    assert services["tempo"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
