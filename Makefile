@@ -8,6 +8,8 @@ BUN_VERSION := 1.4.5
 BUN := $(TOOLS)/node_modules/.bin/bun
 CHROMIUM := /usr/bin/chromium
 PROMETHEUS := /usr/bin/prometheus
+INITDB := /usr/lib/postgresql/15/bin/initdb
+REDIS := /usr/bin/redis-server
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run test lint deps test-deps bun system-packages unit e2e clean
@@ -49,13 +51,14 @@ $(VENV)/.test-deps-installed: requirements-test.txt $(VENV)/.deps-installed
 $(BUN):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --silent bun@$(BUN_VERSION)
 
-# Playwright's browser download is not reachable here: tests drive Debian's Chromium,
-# and the observability journey is scraped by Debian's Prometheus.
+# Playwright's browser download is not reachable here: tests drive Debian's Chromium; the
+# observability journey is scraped by Debian's Prometheus; the scale path runs on a throwaway
+# PostgreSQL 15 cluster and Redis server. None of them is started as a service.
 system-packages:
-	@test -x $(CHROMIUM) -a -x $(PROMETHEUS) || { \
-	  echo "installing chromium and prometheus from Debian"; \
+	@test -x $(CHROMIUM) -a -x $(PROMETHEUS) -a -x $(INITDB) -a -x $(REDIS) || { \
+	  echo "installing chromium, prometheus, postgresql-15 and redis-server from Debian"; \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) apt-get install -y -qq --no-install-recommends chromium prometheus; }
+	  $(SUDO) apt-get install -y -qq --no-install-recommends chromium prometheus postgresql-15 redis-server; }
 
 clean: ## Remove built frontend, tools and virtualenv (keeps data/)
 	rm -rf $(VENV) $(TOOLS) .web artifacts

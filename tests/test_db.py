@@ -5,7 +5,7 @@ from ecom_reflex.db import check_database, get_engine, session_scope
 from ecom_reflex.models import Product
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys(migrated):
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(migrated_sqlite):
     with get_engine().connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -15,9 +15,13 @@ def alembic_config() -> Config:
 
 def test_first_migration_creates_every_table_and_index(migrated):
     assert set(SQLModel.metadata.tables) <= set(inspect(get_engine()).get_table_names())
+    # Straight from the catalogue: SQLAlchemy does not reflect expression indexes everywhere.
+    catalogue = {
+        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'index'",
+        "postgresql": "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'",
+    }
     with get_engine().connect() as connection:
-        # sqlite_master, because SQLAlchemy does not reflect expression indexes.
-        created = set(connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'").scalars())
+        created = set(connection.exec_driver_sql(catalogue[migrated]).scalars())
     declared = {index.name for table in SQLModel.metadata.tables.values() for index in table.indexes}
     assert "uq_users_username_lower" in declared
     assert declared <= created, f"missing indexes {declared - created}"

@@ -97,9 +97,10 @@ def test_another_users_key_is_refused(session):
         place(bob.id, key="shared")
 
 
-def test_twenty_buyers_for_the_last_five_units(session):
-    product = make_product(session, "Last ones", stock=5)
-    users = [make_user(session, f"buyer{i}") for i in range(20)]
+def test_fifty_buyers_for_the_last_ten_units(session):
+    """Concurrent checkouts never oversell, on SQLite (write lock) and PostgreSQL (conditional UPDATE)."""
+    product = make_product(session, "Last ones", stock=10)
+    users = [make_user(session, f"buyer{i}") for i in range(50)]
     for user in users:
         fill_cart(session, user, (product, 1))
 
@@ -120,11 +121,11 @@ def test_twenty_buyers_for_the_last_five_units(session):
     for thread in threads:
         thread.join(timeout=120)
 
-    assert sorted(results) == ["ok"] * 5 + ["out"] * 15
+    assert sorted(results) == ["ok"] * 10 + ["out"] * 40
     with Session(get_engine()) as fresh:
         assert fresh.get(Product, product.id).stock == 0
-        assert fresh.exec(select(func.count(Order.id))).one() == 5
-        assert fresh.exec(select(func.sum(OrderItem.quantity))).one() == 5
+        assert fresh.exec(select(func.count(Order.id))).one() == 10
+        assert fresh.exec(select(func.sum(OrderItem.quantity))).one() == 10
 
 
 @pytest.mark.parametrize(
