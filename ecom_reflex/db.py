@@ -85,6 +85,21 @@ def session_scope(*, write: bool = False) -> Iterator[Session]:
             raise
 
 
+def check_redis(redis_url: str) -> str | None:
+    """None when Redis answers PING, else a short reason (for /health)."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as error:  # any failure means "not healthy"
+        return type(error).__name__
+    return None
+
+
 def check_database() -> str | None:
     """None when the database answers a query, else a short reason (for /health)."""
     try:

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecom_reflex.components.layout import SHOP_NAME
-from ecom_reflex.db import check_database
+from ecom_reflex.db import check_database, check_redis
 from ecom_reflex.observability.alerts import alerts_webhook
 from ecom_reflex.observability.instrumentation import event_exception_handler, lifespan, observe_requests
 from ecom_reflex.observability.metrics import metrics_endpoint
@@ -20,6 +20,7 @@ from ecom_reflex.pages.admin import orders as admin_orders
 from ecom_reflex.pages.admin import products as admin_products
 from ecom_reflex.pages.admin import users as admin_users
 from ecom_reflex.services.images import MAX_IMAGE_BYTES
+from ecom_reflex.settings import get_settings
 from ecom_reflex.state.admin import (
     AdminAnalyticsState,
     AdminOrdersState,
@@ -36,10 +37,17 @@ from ecom_reflex.state.orders import OrdersState
 
 
 async def health(_request: Request) -> JSONResponse:
-    problem = await run_in_threadpool(check_database)
-    if problem is None:
-        return JSONResponse({"status": "ok", "database": "ok"})
-    return JSONResponse({"status": "error", "database": f"unavailable ({problem})"}, status_code=503)
+    """200 when every backing service answers; 503 naming each one that does not."""
+    checks = {"database": check_database}
+    if (redis_url := get_settings().redis_url) is not None:
+        checks["redis"] = lambda: check_redis(redis_url)
+    body: dict[str, str] = {"status": "ok"}
+    for name, check in checks.items():
+        problem = await run_in_threadpool(check)
+        body[name] = "ok" if problem is None else f"unavailable ({problem})"
+        if problem is not None:
+            body["status"] = "error"
+    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
 
 # Reflex parses an upload before our (admin-guarded) handler sees it; this caps what

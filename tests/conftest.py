@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session
 
 from ecom_reflex import db, settings
-from tests.servers import PostgresServer, start_postgres
+from tests.servers import PostgresServer, RedisServer, start_postgres, start_redis
 
 
 def reset_caches() -> None:
@@ -102,3 +102,10 @@ def migrated_sqlite() -> None:
 def session(migrated: None) -> Iterator[Session]:
     with Session(db.get_engine(), expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = start_redis(tmp_path)
+    yield server
+    server.stop()

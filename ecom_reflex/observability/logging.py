@@ -78,9 +78,10 @@ class SecretsFilter(logging.Filter):
 
 def json_formatter(service_name: str) -> JsonFormatter:
     return JsonFormatter(
-        "{levelname}{name}{message}",
+        "{levelname}{name}{message}{process}",
         style="{",
-        rename_fields={"levelname": "level", "name": "logger"},
+        # process: the worker's pid, so lines from several workers can be told apart.
+        rename_fields={"levelname": "level", "name": "logger", "process": "pid"},
         static_fields={"service": service_name},
         timestamp=True,
     )

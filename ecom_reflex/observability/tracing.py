@@ -11,6 +11,7 @@ warning.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -93,7 +94,13 @@ def configure_tracing(
     if _provider is not None:
         return _provider
     resource = Resource.create(
-        {"service.name": service_name, "service.version": __version__, "deployment.environment": environment}
+        {
+            "service.name": service_name,
+            "service.version": __version__,
+            "deployment.environment": environment,
+            # Which worker process served the span (several workers share one service).
+            "process.pid": os.getpid(),
+        }
     )
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(EventMetricsProcessor())

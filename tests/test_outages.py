@@ -1,0 +1,66 @@
+"""PostgreSQL or Redis going away at run time: /health names it, users get a clear message, and the
+app recovers by itself when the server is back. Real servers, stopped and started for real."""
+
+import pytest
+import redis
+from sqlmodel import select
+from starlette.testclient import TestClient
+
+from ecom_reflex.db import session_scope
+from ecom_reflex.models import Category
+from ecom_reflex.observability.instrumentation import user_message
+from tests.conftest import reset_caches
+from tests.servers import start_redis
+
+
+@pytest.fixture
+def client():
+    from ecom_reflex.ecom_reflex import api
+
+    return TestClient(api)
+
+
+def test_postgres_outage_and_recovery(postgres, postgres_database, client):
+    assert client.get("/health").json() == {"status": "ok", "database": "ok"}
+    with session_scope() as session:
+        session.add(Category(name="Before", slug="before"))
+
+    postgres.stop("fast")
+    try:
+        response = client.get("/health")
+        assert response.status_code == 503
+        assert response.json()["database"].startswith("unavailable (OperationalError")
+        with pytest.raises(Exception) as failure, session_scope() as session:
+            session.exec(select(Category)).all()
+        assert "database is not reachable" in user_message(failure.value)
+    finally:
+        postgres.start()
+
+    # The pool notices the dead connections (pre-ping) and reconnects: no restart needed.
+    assert client.get("/health").status_code == 200
+    with session_scope() as session:
+        assert [c.slug for c in session.exec(select(Category)).all()] == ["before"]
+
+
+def test_redis_outage_and_recovery(redis_server, monkeypatch, client, migrated_sqlite, tmp_path):
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    reset_caches()
+    assert client.get("/health").json() == {"status": "ok", "database": "ok", "redis": "ok"}
+
+    redis_server.stop()
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {"status": "error", "database": "ok", "redis": "unavailable (ConnectionError)"}
+    with pytest.raises(redis.exceptions.ConnectionError) as failure:
+        redis.Redis.from_url(redis_server.url, socket_connect_timeout=1).ping()
+    assert "session store" in user_message(failure.value)
+
+    restarted = start_redis(tmp_path, redis_server.port)  # the same address, as after a restart
+    try:
+        assert client.get("/health").status_code == 200
+    finally:
+        restarted.stop()
+
+
+def test_other_errors_get_a_generic_message():
+    assert user_message(ValueError("x")) == "Something went wrong. Please try again."
