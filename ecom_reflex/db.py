@@ -50,8 +50,6 @@ def build_engine(db_url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")  # psycopg 3, not SQLAlchemy's default psycopg2
     # Pre-ping: a connection the server dropped (restart, failover) is replaced, not handed out.
     return create_engine(
         url,

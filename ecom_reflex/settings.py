@@ -7,6 +7,7 @@ value stops start-up with one line naming the setting (see `load_or_exit`).
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from pathlib import Path
 from typing import Literal
@@ -74,6 +75,10 @@ class Settings(BaseSettings):
             raise ValueError("is not a database URL (expected e.g. sqlite:///data/shop.db)") from None
         if url.get_backend_name() not in SUPPORTED_DB_BACKENDS:
             raise ValueError(f"database '{url.get_backend_name()}' is not supported (use sqlite or postgresql)")
+        if url.drivername == "postgresql":
+            # Plain postgresql:// means psycopg 3 here (SQLAlchemy's default would be psycopg2),
+            # for our engine and for Reflex's alike.
+            return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return value
 
     @field_validator("log_level", mode="before")
@@ -130,11 +135,16 @@ class SettingsError(Exception):
 SECRET_SETTINGS = frozenset({"admin_password", "alert_webhook_token"})
 
 
+def _mask_url_password(text: str) -> str:
+    """scheme://user:secret@host -> scheme://user:***@host, so errors never print a password."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
+
+
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "settings"
     message = first["msg"].removeprefix("Value error, ")
-    shown = "<hidden>" if field in SECRET_SETTINGS else repr(first.get("input"))
+    shown = "<hidden>" if field in SECRET_SETTINGS else repr(_mask_url_password(str(first.get("input"))))
     return f"invalid setting {field.upper()}: {message} (got {shown})"
 
 

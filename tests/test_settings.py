@@ -98,3 +98,17 @@ def test_tracing_is_off_without_an_endpoint(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
     get_settings.cache_clear()
     assert not get_settings().tracing_enabled
+
+
+def test_a_password_in_a_url_is_never_echoed(monkeypatch):
+    monkeypatch.setenv("DB_URL", "mysql://shop:s3cr3t-pw@db.example:3306/shop")
+    get_settings.cache_clear()
+    with pytest.raises(SettingsError) as error:
+        get_settings()
+    assert "s3cr3t-pw" not in str(error.value) and "shop:***@db.example" in str(error.value)
+
+
+def test_plain_postgresql_urls_use_psycopg_3(monkeypatch):
+    monkeypatch.setenv("DB_URL", "postgresql://shop:pw@127.0.0.1:5432/shop")
+    get_settings.cache_clear()
+    assert get_settings().db_url == "postgresql+psycopg://shop:pw@127.0.0.1:5432/shop"

@@ -1,0 +1,173 @@
+"""The shopper journey on the scale path: PostgreSQL, Redis and 2 backend workers, restarted mid-journey.
+
+Runs its own copy of the app (a copy of the source in a temporary folder, so its frontend
+build never touches the one the other journeys use), against a throwaway PostgreSQL cluster
+and Redis server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from e2e.conftest import ARTIFACTS, CHROMIUM_ARGS  # noqa: F401 - same browser settings
+from e2e.helpers import cart_count, unique_name
+from ecom_reflex.cli import reflex_environment
+from ecom_reflex.settings import PROJECT_ROOT
+from tests.servers import free_port, start_postgres, start_redis
+
+COPY_IGNORE = shutil.ignore_patterns(
+    ".venv", ".web", ".git", ".tools", "data", "logs", "artifacts", "__pycache__", ".pytest_cache", ".metrics",
+    "uploaded_files", "node_modules", ".states",
+)  # fmt: skip
+
+
+@dataclass
+class ScaleShop:
+    root: Path
+    url: str
+    env: dict
+    log_path: Path
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ecom_reflex.cli", "serve"],
+                cwd=self.root,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 600
+        while not _healthy(self.url):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(self.log_path.read_text().splitlines()[-30:])
+                pytest.fail(f"the scale-path shop did not start; end of {self.log_path}:\n{tail}")
+            time.sleep(1)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def log_lines(self) -> list[dict]:
+        path = self.root / "logs" / "app.json.log"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+            return json.load(response) == {"status": "ok", "database": "ok", "redis": "ok"}
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def scale_shop():
+    workdir = Path(tempfile.mkdtemp(prefix="shop-scale-"))
+    # Its own temporary folder: the server runs as postgres and cannot enter root's private ones.
+    pg_dir = Path(tempfile.mkdtemp(prefix="shop-scale-pg-"))
+    postgres = start_postgres(pg_dir)
+    redis = start_redis(workdir)
+    root = workdir / "app"
+    shutil.copytree(PROJECT_ROOT, root, ignore=COPY_IGNORE)
+    (root / ".tools").symlink_to(PROJECT_ROOT / ".tools")  # the npm-installed bun
+    postgres.execute("CREATE DATABASE shop")
+    port = free_port()
+    env = reflex_environment()
+    env.update(
+        DB_URL=postgres.url("shop").replace("+psycopg", ""),  # the plain form operators write
+        REDIS_URL=redis.url,
+        WORKERS="2",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        ADMIN_PASSWORD=secrets.token_urlsafe(16),
+        LOG_FILE=str(root / "logs" / "app.json.log"),
+    )
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    subprocess.run([sys.executable, "-m", "ecom_reflex.cli", "setup"], cwd=root, env=env, check=True,
+                   capture_output=True, timeout=300)  # fmt: skip
+    shop = ScaleShop(root=root, url=f"http://127.0.0.1:{port}", env=env, log_path=ARTIFACTS / "scale-server.log")
+    shop.log_path.parent.mkdir(parents=True, exist_ok=True)
+    shop.log_path.write_text("")
+    try:
+        shop.start()
+        yield shop
+    finally:
+        shop.stop()
+        redis.stop()
+        postgres.stop("immediate")
+        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+def test_journey_on_postgres_redis_and_two_workers_survives_a_restart(browser: Browser, scale_shop: ScaleShop):
+    started = [line["pid"] for line in scale_shop.log_lines() if line["message"] == "shop started"]
+    assert len(set(started)) == 2, "two worker processes, each with its own lifespan"
+
+    context = browser.new_context(base_url=scale_shop.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    username = unique_name("scaled")
+    page.goto("/register")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("E-mail").fill(f"{username}@example.com")
+    page.get_by_label("Password", exact=True).fill("Scaled-pass-1")
+    page.get_by_label("Confirm password").fill("Scaled-pass-1")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_test_id("current-user")).to_have_text(username)
+
+    page.goto("/?q=yoga")
+    page.get_by_test_id("product-card").first.get_by_test_id("add-to-cart").click()
+    expect(cart_count(page)).to_have_text("1")
+    page.goto("/?q=beanie")
+    page.get_by_test_id("product-card").first.get_by_test_id("add-to-cart").click()
+    expect(cart_count(page)).to_have_text("2")
+
+    # The backend goes away in the middle of the journey and comes back.
+    scale_shop.stop()
+    scale_shop.start()
+
+    page.reload()
+    expect(page.get_by_test_id("current-user")).to_have_text(username)
+    expect(cart_count(page)).to_have_text("2")
+    page.goto("/checkout")
+    page.get_by_label("Full name").fill("Scale Tester")
+    page.get_by_label("Address", exact=True).fill("2 Worker Way")
+    page.get_by_label("Postal code").fill("10115")
+    page.get_by_label("City").fill("Berlin")
+    page.get_by_label("Country").fill("Germany")
+    page.get_by_test_id("place-order").click()
+    expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    page.goto("/orders")
+    expect(page.get_by_test_id("order-row")).to_have_count(1)
+    context.close()
+
+    # Metrics of both workers add up in multiprocess mode; the restart began a fresh run.
+    with urllib.request.urlopen(f"{scale_shop.url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    assert re.search(r"^ecommerce_orders_total 1\.0$", text, re.M), "one order since the restart"
+    # Log lines say which worker served them.
+    placed = [line for line in scale_shop.log_lines() if line.get("action") == "order_placed"]
+    assert len(placed) == 1 and isinstance(placed[0]["pid"], int)
