@@ -29,8 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "monitoring"
 COMPOSE_FILE = MONITORING / "docker-compose.yml"
 SERVICES = {"app", "prometheus", "loki", "alloy", "tempo", "grafana"}
-# A tag that names a release: digits and dots, optionally a leading v and a suffix.
-VERSION_TAG = re.compile(r"v?\d+\.\d+\.\d+([.-][0-9A-Za-z.-]+)?")
+# Started only with `--profile scale`.
+SCALE_SERVICES = {"postgres", "redis", "app-scale"}
+# A tag that names a release: digits and dots (PostgreSQL's have two parts), optionally a
+# leading v and a suffix; never a bare major version or a moving name like latest.
+VERSION_TAG = re.compile(r"v?\d+\.\d+(\.\d+)?([.-][0-9A-Za-z.-]+)?")
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -101,12 +104,24 @@ def test_compose_file_validates_against_the_compose_spec(tmp_path: Path) -> None
 
 
 def test_the_stack_has_exactly_its_six_services(services: dict[str, Any]) -> None:
-    assert set(services) == SERVICES
+    assert set(services) == SERVICES | SCALE_SERVICES
+    always = {name for name, service in services.items() if not service.get("profiles")}
+    assert always == SERVICES
+    assert all(services[name]["profiles"] == ["scale"] for name in SCALE_SERVICES)
+
+
+def test_the_scale_profile_runs_the_app_on_postgres_redis_and_two_workers(services: dict[str, Any]) -> None:
+    env = environment(services["app-scale"])
+    assert env["DB_URL"].startswith("postgresql://shop:${POSTGRES_PASSWORD:?")
+    assert env["DB_URL"].endswith("@postgres:5432/shop")
+    assert env["REDIS_URL"] == "redis://redis:6379/0" and env["WORKERS"] == "2"
+    assert set(services["app-scale"]["depends_on"]) == {"postgres", "redis"}
+    assert all(dep["condition"] == "service_healthy" for dep in services["app-scale"]["depends_on"].values())
 
 
 def test_every_image_is_pinned_to_a_release(services: dict[str, Any]) -> None:
     built = {name for name, service in services.items() if "build" in service}
-    assert built == {"app"}
+    assert built == {"app", "app-scale"}
     for name, service in services.items():
         if name in built:
             continue
@@ -251,8 +266,13 @@ def test_app_environment_is_valid_for_the_shop_settings(services: dict[str, Any]
 def test_env_example_documents_every_secret_the_compose_file_reads() -> None:
     example = (MONITORING / ".env.example").read_text(encoding="utf-8")
     assignments = dict(re.findall(r"^([A-Z_]+)=(.*)$", example, re.MULTILINE))
-    assert assignments == {"GRAFANA_ADMIN_PASSWORD": "", "ALERT_WEBHOOK_TOKEN": "", "SHOP_ADMIN_PASSWORD": ""}
-    assert example.count("secrets.token_urlsafe(") >= 3
+    assert assignments == {
+        "GRAFANA_ADMIN_PASSWORD": "",
+        "ALERT_WEBHOOK_TOKEN": "",
+        "SHOP_ADMIN_PASSWORD": "",
+        "POSTGRES_PASSWORD": "",
+    }
+    assert example.count("secrets.token_urlsafe(") >= 4
     read = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text(encoding="utf-8")))
     assert read == set(assignments)
     gitignore = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
@@ -282,8 +302,11 @@ def test_prometheus_scrapes_the_shop_and_the_stack(services: dict[str, Any]) -> 
     assert config["global"]["evaluation_interval"] == "15s"
     assert config["rule_files"] == ["rules/*.yml"]
     assert "alerting" not in config
-    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
-    assert targets["shop"] == ["app:8000"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    (shop_discovery,) = jobs["shop"]["dns_sd_configs"]
+    assert shop_discovery["names"] == ["app", "app-scale"] and shop_discovery["port"] == 8000
+    assert {"target_label": "environment", "replacement": "compose"} in jobs["shop"]["relabel_configs"]
+    targets = {name: job["static_configs"][0]["targets"] for name, job in jobs.items() if name != "shop"}
     assert {"prometheus", "tempo", "loki", "alloy"} <= set(targets)
     assert targets["tempo"] == ["tempo:3200"] and targets["loki"] == ["loki:3100"]
     assert targets["alloy"] == ["alloy:12345"]
