@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis as redis_client
 from playwright.sync_api import Browser, expect
 
 from e2e.conftest import ARTIFACTS, CHROMIUM_ARGS  # noqa: F401 - same browser settings
@@ -42,6 +43,7 @@ class ScaleShop:
     url: str
     env: dict
     log_path: Path
+    redis_url: str = ""
     process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -109,7 +111,13 @@ def scale_shop():
         env.pop(name, None)
     subprocess.run([sys.executable, "-m", "ecom_reflex.cli", "setup"], cwd=root, env=env, check=True,
                    capture_output=True, timeout=300)  # fmt: skip
-    shop = ScaleShop(root=root, url=f"http://127.0.0.1:{port}", env=env, log_path=ARTIFACTS / "scale-server.log")
+    shop = ScaleShop(
+        root=root,
+        url=f"http://127.0.0.1:{port}",
+        env=env,
+        log_path=ARTIFACTS / "scale-server.log",
+        redis_url=redis.url,
+    )
     shop.log_path.parent.mkdir(parents=True, exist_ok=True)
     shop.log_path.write_text("")
     try:
@@ -144,6 +152,13 @@ def test_journey_on_postgres_redis_and_two_workers_survives_a_restart(browser: B
     page.goto("/?q=beanie")
     page.get_by_test_id("product-card").first.get_by_test_id("add-to-cart").click()
     expect(cart_count(page)).to_have_text("2")
+
+    # Every browser's state lives in Redis, not in a worker: whichever worker the next
+    # connection reaches, and a restarted one, loads it from there.
+    store = redis_client.Redis.from_url(scale_shop.redis_url)
+    state_keys = store.keys("*")
+    assert state_keys, "Reflex keeps the session state in Redis"
+    store.close()
 
     # The backend goes away in the middle of the journey and comes back.
     scale_shop.stop()
