@@ -97,3 +97,15 @@ def test_guest_cart_merges_into_the_user_cart_capped_by_stock(session):
     assert notices == ["Only 5 of Widget are in stock.", "Gone is out of stock."]
     quantities = UserCart(user.id).quantities(session)
     assert quantities == {widget.id: 5, gadget.id: 2}
+
+
+def test_a_cart_holds_at_most_fifty_different_products(session, store):
+    from ecom_reflex.services.cart import MAX_LINES
+
+    many = [make_product(session, f"P{n}", stock=5) for n in range(MAX_LINES + 1)]
+    for product in many[:MAX_LINES]:
+        cart.add_item(session, store, product.id)
+    with pytest.raises(ServiceError, match="50 different products"):
+        cart.add_item(session, store, many[-1].id)
+    assert cart.add_item(session, store, many[0].id).quantity == 2  # more of one already there is fine
+    assert len(cart.view(session, store).lines) == MAX_LINES

@@ -118,11 +118,11 @@ def bind_user(user_id: int | None) -> None:
 
 async def _refresh_low_stock(interval_s: float) -> None:
     from ecom_reflex.db import session_scope
-    from ecom_reflex.services.analytics import low_stock
+    from ecom_reflex.services.analytics import low_stock_count
 
     def count() -> int:
         with session_scope() as session:
-            return len(low_stock(session))
+            return low_stock_count(session)
 
     while True:
         try:

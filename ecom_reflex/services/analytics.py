@@ -19,6 +19,7 @@ from ecom_reflex.money import plain_amount
 
 PERIODS = (7, 30, 90)
 LOW_STOCK_THRESHOLD = 5
+LOW_STOCK_SHOWN = 20  # the dashboard lists the 20 scarcest; the gauge counts them all
 TOP_PRODUCTS = 10
 
 
@@ -125,11 +126,18 @@ def orders_by_status(session: Session, days: int, now: datetime | None = None) -
     return {status.value: int(counts.get(status.value, 0)) for status in OrderStatus}
 
 
-def low_stock(session: Session) -> list[LowStockProduct]:
+def low_stock_count(session: Session) -> int:
+    return session.exec(
+        select(func.count(Product.id)).where(Product.is_active, Product.stock < LOW_STOCK_THRESHOLD)
+    ).one()
+
+
+def low_stock(session: Session, limit: int = LOW_STOCK_SHOWN) -> list[LowStockProduct]:
     rows = session.exec(
         select(Product.id, Product.name, Product.stock)
         .where(Product.is_active, Product.stock < LOW_STOCK_THRESHOLD)
         .order_by(Product.stock, Product.name)
+        .limit(limit)
     ).all()
     return [LowStockProduct(id=pid, name=name, stock=stock) for pid, name, stock in rows]
 

@@ -17,6 +17,8 @@ from ecom_reflex.money import format_cents
 from ecom_reflex.services.errors import ServiceError
 
 MAX_QUANTITY = 99
+# Different products in one cart: keeps a cart (and the state showing it) bounded.
+MAX_LINES = 50
 
 
 class CartStore(Protocol):
@@ -119,7 +121,10 @@ def add_item(session: Session, store: CartStore, product_id: int, quantity: int 
     if quantity < 1:
         raise ServiceError(f"Quantity must be between 1 and {MAX_QUANTITY}.")
     product = _sellable_product(session, product_id)
-    change = _capped(product, store.quantities(session).get(product_id, 0) + quantity)
+    current = store.quantities(session)
+    if product_id not in current and len(current) >= MAX_LINES:
+        raise ServiceError(f"Your cart already holds {MAX_LINES} different products. Check out or remove some first.")
+    change = _capped(product, current.get(product_id, 0) + quantity)
     store.set_quantity(session, product_id, change.quantity)
     return change
 

@@ -13,6 +13,7 @@ from ecom_reflex.services.errors import NotFound
 from ecom_reflex.services.listing import clamp_page, text_match
 
 PER_PAGE = 12
+MAX_CATEGORIES = 50  # the category bar shows at most this many
 MAX_QUERY_LENGTH = 100
 # Sort key in the URL -> ORDER BY; the first is the default.
 SORTS = {
@@ -58,6 +59,7 @@ def list_categories(session: Session) -> list[CategoryInfo]:
         .join(Product, (Product.category_id == Category.id) & Product.is_active, isouter=True)
         .group_by(Category.id)
         .order_by(Category.name)
+        .limit(MAX_CATEGORIES)
     ).all()
     return [CategoryInfo(name=name, slug=slug, product_count=n) for name, slug, n in rows]
 

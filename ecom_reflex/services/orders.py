@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, insert, or_, update
 from sqlmodel import Session, select
 
 from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatus, OrderStatusChange, Product, User, utcnow
@@ -154,16 +154,20 @@ def _create_order(
     )
     session.add(order)
     session.flush()
-    for item, product in rows:
-        session.add(
-            OrderItem(
-                order_id=order.id,
-                product_id=product.id,
-                product_name=product.name,
-                unit_price_cents=product.price_cents,
-                quantity=item.quantity,
-            )
-        )
+    # One statement for every line, however many there are.
+    session.execute(
+        insert(OrderItem),
+        [
+            {
+                "order_id": order.id,
+                "product_id": product.id,
+                "product_name": product.name,
+                "unit_price_cents": product.price_cents,
+                "quantity": item.quantity,
+            }
+            for item, product in rows
+        ],
+    )
     session.add(OrderStatusChange(order_id=order.id, to_status=order.status, changed_at=now, changed_by_id=user_id))
     cart.clear(session, user_id)
     session.flush()
