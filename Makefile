@@ -39,12 +39,12 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(VENV)/.deps-installed: requirements.txt | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -r requirements.txt
+$(VENV)/.deps-installed: requirements.txt constraints.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 
-$(VENV)/.test-deps-installed: requirements-test.txt $(VENV)/.deps-installed
-	$(PY) -m pip install --quiet -r requirements-test.txt
+$(VENV)/.test-deps-installed: requirements-test.txt constraints.txt $(VENV)/.deps-installed
+	$(PY) -m pip install --quiet -r requirements-test.txt -c constraints.txt
 	touch $@
 
 # Reflex's own bun installer downloads from the web; the npm package ships the binary.

@@ -22,8 +22,8 @@ RUN groupadd --system --gid 10001 shop \
 WORKDIR /app
 
 # Dependencies first, so code changes do not reinstall them.
-COPY requirements.txt ./
-RUN pip install -r requirements.txt
+COPY requirements.txt constraints.txt ./
+RUN pip install -r requirements.txt -c constraints.txt
 
 # Reflex's own bun installer downloads from the web; the npm package ships the binary.
 # The cli puts .tools/node_modules/.bin on PATH and sets REFLEX_USE_SYSTEM_BUN itself.
