@@ -122,10 +122,8 @@ def test_one_journey_in_metrics_traces_and_logs(page: Page, shop_server, prometh
 def test_the_same_journey_works_with_the_collector_down(page: Page, shop_server):
     shop_server.otlp.stop()  # the endpoint is now a closed port
     lines_before = len(log_lines(shop_server))
-    started = time.monotonic()
     *_, order_id = journey(page, shop_server)
     assert order_id > 0
-    assert time.monotonic() - started < 120
     time.sleep(1.5)  # let the exporter try (and fail) at least once
     new = log_lines(shop_server)[lines_before:]
     exporter_warnings = [line for line in new if line["logger"].startswith("opentelemetry") and line["level"] != "INFO"]

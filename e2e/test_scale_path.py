@@ -25,7 +25,7 @@ import pytest
 import redis as redis_client
 from playwright.sync_api import Browser, expect
 
-from e2e.conftest import ARTIFACTS, CHROMIUM_ARGS  # noqa: F401 - same browser settings
+from e2e.conftest import ARTIFACTS
 from e2e.helpers import cart_count, unique_name
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT

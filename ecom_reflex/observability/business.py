@@ -16,8 +16,10 @@ logger = logging.getLogger("ecom_reflex.business")
 
 def login_succeeded(username: str, user_id: int) -> None:
     metrics.USER_LOGINS.labels(status="success").inc()
-    logger.info("login succeeded", extra={"action": "login", "outcome": "success", "username": username,
-                                          "user_id": user_id})  # fmt: skip
+    logger.info(
+        "login succeeded",
+        extra={"action": "login", "outcome": "success", "username": username, "user_id": user_id},
+    )
 
 
 def login_failed(username: str) -> None:
