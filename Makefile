@@ -12,7 +12,7 @@ INITDB := /usr/lib/postgresql/15/bin/initdb
 REDIS := /usr/bin/redis-server
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test lint deps test-deps bun system-packages unit e2e clean
+.PHONY: run test lint deps test-deps bun system-packages unit e2e traffic clean
 
 run: deps bun ## Set up, migrate, seed and serve the shop (http://127.0.0.1:8000 by default)
 	$(PY) -m ecom_reflex.cli setup
@@ -59,6 +59,9 @@ system-packages:
 	  echo "installing chromium, prometheus, postgresql-15 and redis-server from Debian"; \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) apt-get install -y -qq --no-install-recommends chromium prometheus postgresql-15 redis-server; }
+
+traffic: test-deps ## Gentle simulated shoppers against a running shop (HOST/PORT as for make run); Ctrl-C stops
+	$(PY) -m bench.loadgen --url http://$${HOST:-127.0.0.1}:$${PORT:-8000} --shoppers $${SHOPPERS:-3}
 
 clean: ## Remove built frontend, tools and virtualenv (keeps data/)
 	rm -rf $(VENV) $(TOOLS) .web artifacts

@@ -1,0 +1,231 @@
+"""Simulated shoppers that speak Reflex's own websocket protocol to a running shop.
+
+Each shopper opens a socket.io connection to /_event exactly as the browser does (a
+token in the query, the hydrate event in the CONNECT packet), then sends the same events
+the pages send: list the catalogue, search, open products, add to the cart; a share of
+them register and check out. Latency is measured per event, from sending it to the first
+state update that answers it.
+
+    python -m bench.loadgen --url http://127.0.0.1:8000 --shoppers 5 --duration 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import signal
+import statistics
+import sys
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import socketio
+
+NAMESPACE = "/_event"
+ROOT = "reflex___state____state"
+SESSION = f"{ROOT}.ecom_reflex___state___session____session_state"
+CART = f"{SESSION}.ecom_reflex___state___cart____cart_state"
+CATALOG = f"{CART}.ecom_reflex___state___catalog____catalog_state"
+PRODUCT = f"{CART}.ecom_reflex___state___catalog____product_state"
+REGISTER = f"{CART}.ecom_reflex___state___auth____auth_form_state.ecom_reflex___state___auth____register_state"
+CHECKOUT = f"{CART}.ecom_reflex___state___checkout____checkout_state"
+SEARCHES = ("mat", "book", "USB", "wool", "set", "coffee", "game", "jacket")
+CATEGORIES = ("books", "clothing", "electronics", "home-kitchen", "sports-outdoors", "toys-games")
+EVENT_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    orders: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def events(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        elapsed = time.perf_counter() - self.started
+        table = {}
+        for name, values in sorted(self.latencies.items()):
+            ordered = sorted(values)
+            table[name] = {
+                "count": len(ordered),
+                "per_second": len(ordered) / elapsed,
+                "p50_ms": 1000 * ordered[len(ordered) // 2],
+                "p95_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
+                "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+                "mean_ms": 1000 * statistics.fmean(ordered),
+                "errors": self.errors.get(name, 0),
+            }
+        return table
+
+
+def router_data(path: str, query: dict[str, str] | None = None) -> dict:
+    query = query or {}
+    as_path = path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+    return {"pathname": path, "asPath": as_path, "query": query}
+
+
+class Shopper:
+    """One browser tab: one socket, events sent one at a time like the frontend's queue."""
+
+    def __init__(self, url: str, stats: Stats, rng: random.Random):
+        self.url, self.stats, self.rng = url, stats, rng
+        self.token = str(uuid.uuid4())
+        self.updates: asyncio.Queue = asyncio.Queue()
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.client.on("event", self._received, namespace=NAMESPACE)
+
+    async def _received(self, update: dict) -> None:
+        await self.updates.put(update)
+
+    async def connect(self) -> None:
+        boot = {"name": f"{ROOT}.hydrate_and_load", "payload": {}, "router_data": router_data("/")}
+        await self.client.connect(
+            f"{self.url}?token={self.token}",
+            socketio_path="/_event",
+            transports=["websocket"],
+            namespaces=[NAMESPACE],
+            auth={"event": boot},
+            wait_timeout=EVENT_TIMEOUT_S,
+        )
+        # Hydration ends with is_hydrated = true.
+        while True:
+            update = await asyncio.wait_for(self.updates.get(), EVENT_TIMEOUT_S)
+            if update.get("delta", {}).get(ROOT, {}).get("is_hydrated_rx_state_") is True:
+                break
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.disconnect()
+
+    async def send(self, label: str, state: str, handler: str, payload: dict | None = None, route=None,
+                   until=None) -> dict:  # fmt: skip
+        """Send one event; returns the merged delta of its answer.
+
+        The answer is the first update, or with `until` the first update for which
+        until(merged delta) holds (handlers that first show a spinner answer twice).
+        """
+        while not self.updates.empty():  # leftovers of the previous event (toasts, chained events)
+            self.updates.get_nowait()
+        event = {"name": f"{state}.{handler}", "payload": payload or {}, "router_data": route or router_data("/")}
+        start = time.perf_counter()
+        await self.client.emit("event", event, namespace=NAMESPACE)
+        delta: dict = {}
+        try:
+            while True:
+                update = await asyncio.wait_for(self.updates.get(), EVENT_TIMEOUT_S)
+                delta.update(update.get("delta", {}))
+                if until is None or until(delta):
+                    break
+        except TimeoutError:
+            self.stats.errors[label] += 1
+            return delta
+        self.stats.latencies[label].append(time.perf_counter() - start)
+        # Let the rest of this event's updates arrive (a handler may send several).
+        await asyncio.sleep(0.01)
+        while not self.updates.empty():
+            delta.update(self.updates.get_nowait().get("delta", {}))
+        return delta
+
+    async def visit(self, checkout: bool) -> None:
+        await self.send("browse", CATALOG, "load_listing", route=router_data("/"))
+        category = self.rng.choice(CATEGORIES)
+        await self.send("browse", CATALOG, "load_listing", route=router_data(f"/category/{category}"))
+        delta = await self.send(
+            "search", CATALOG, "load_listing", route=router_data("/", {"q": self.rng.choice(SEARCHES)})
+        )
+        products = delta.get(CATALOG, {}).get("products_rx_state_") or []
+        for product in self.rng.sample(products, min(2, len(products))):
+            await self.send("product", PRODUCT, "load_product", route=router_data(f"/product/{product['id']}"))
+            if product.get("stock", 0) > 0:
+                await self.send("add_to_cart", CART, "add_to_cart", {"product_id": product["id"]})
+        if checkout:
+            await self.register_and_check_out()
+
+    async def register_and_check_out(self) -> None:
+        name = f"load_{self.token[:12]}"
+        form = {"username": name, "email": f"{name}@example.com", "password": "load-pass-1", "confirm": "load-pass-1"}
+        await self.send(
+            "register",
+            REGISTER,
+            "register",
+            {"form_data": form},
+            router_data("/register"),
+            until=lambda delta: bool(delta.get(SESSION, {}).get("username_rx_state_")),
+        )
+        await self.send("checkout", CHECKOUT, "open_checkout", route=router_data("/checkout"))
+        shipping = {"name": "Load Test", "line1": "1 Load St", "line2": "", "city": "Bench", "postal_code": "1000",
+                    "country": "Testland"}  # fmt: skip
+        delta = await self.send("checkout", CHECKOUT, "place_order", {"form_data": shipping}, router_data("/checkout"))
+        if delta.get(CART, {}).get("item_count_rx_state_") == 0:
+            self.stats.orders += 1
+
+
+async def shopper_loop(url: str, stats: Stats, seed: int, checkout_share: float, deadline: float, pause_s: float):
+    rng = random.Random(seed)
+    while time.perf_counter() < deadline:
+        shopper = Shopper(url, stats, rng)
+        try:
+            await shopper.connect()
+            await shopper.visit(checkout=rng.random() < checkout_share)
+        except Exception as error:  # one broken visit must not stop the run
+            stats.errors[type(error).__name__] += 1
+        finally:
+            await shopper.close()
+        await asyncio.sleep(pause_s * rng.random())
+
+
+async def run(url: str, shoppers: int, duration_s: float, checkout_share: float, pause_s: float, live: bool) -> Stats:
+    stats = Stats()
+    deadline = time.perf_counter() + duration_s
+    tasks = [
+        asyncio.create_task(shopper_loop(url, stats, seed, checkout_share, deadline, pause_s))
+        for seed in range(shoppers)
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    while not all(task.done() for task in tasks) and not stop.is_set():
+        await asyncio.sleep(1)
+        if live:
+            print(f"\r{time.perf_counter() - stats.started:6.0f}s  events {stats.events:6d}  orders "
+                  f"{stats.orders:4d}  errors {sum(stats.errors.values()):3d}", end="", flush=True)  # fmt: skip
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if live:
+        print()
+    return stats
+
+
+def print_table(stats: Stats) -> None:
+    print(f"{'event':14} {'count':>7} {'per s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name, row in stats.summary().items():
+        print(f"{name:14} {row['count']:7d} {row['per_second']:7.1f} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f} "
+              f"{row['p99_ms']:8.1f} {row['errors']:7d}")  # fmt: skip
+    print(f"orders placed: {stats.orders}; other errors: {dict(stats.errors)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--shoppers", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=float("inf"), help="seconds; default: until Ctrl-C")
+    parser.add_argument("--checkout-share", type=float, default=0.2)
+    parser.add_argument("--pause", type=float, default=2.0, help="seconds between visits (gentle by default)")
+    args = parser.parse_args(argv)
+    print(f"{args.shoppers} shoppers against {args.url}; Ctrl-C stops", file=sys.stderr)
+    stats = asyncio.run(run(args.url, args.shoppers, args.duration, args.checkout_share, args.pause, live=True))
+    print_table(stats)
+
+
+if __name__ == "__main__":
+    main()
