@@ -12,7 +12,7 @@ INITDB := /usr/lib/postgresql/15/bin/initdb
 REDIS := /usr/bin/redis-server
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test lint deps test-deps bun system-packages unit e2e traffic clean
+.PHONY: run test lint deps test-deps bun system-packages unit e2e traffic bench clean
 
 run: deps bun ## Set up, migrate, seed and serve the shop (http://127.0.0.1:8000 by default)
 	$(PY) -m ecom_reflex.cli setup
@@ -62,6 +62,9 @@ system-packages:
 
 traffic: test-deps ## Gentle simulated shoppers against a running shop (HOST/PORT as for make run); Ctrl-C stops
 	$(PY) -m bench.loadgen --url http://$${HOST:-127.0.0.1}:$${PORT:-8000} --shoppers $${SHOPPERS:-3}
+
+bench: deps ## Benchmarks (not part of make test): results in bench/results/, tables printed
+	$(PY) -m bench.run
 
 clean: ## Remove built frontend, tools and virtualenv (keeps data/)
 	rm -rf $(VENV) $(TOOLS) .web artifacts

@@ -1,0 +1,63 @@
+"""make bench: run the benchmarks, write bench/results/<name>.json, print markdown tables.
+
+python -m bench.run [--only catalogue]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def table(rows: dict[str, dict[str, float]], columns: list[str]) -> str:
+    header = "| case | " + " | ".join(columns) + " |\n|---|" + "---:|" * len(columns) + "\n"
+    lines = [
+        f"| {name} | "
+        + " | ".join(f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in columns)
+        + " |"
+        for name, row in rows.items()
+    ]
+    return header + "\n".join(lines)
+
+
+def main() -> None:
+    from bench import catalogue, contention
+
+    benchmarks = {"catalogue": catalogue.run, "contention": contention.run}
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=sorted(benchmarks))
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    for name, benchmark in benchmarks.items():
+        if args.only and name != args.only:
+            continue
+        print(f"running {name} ...", flush=True)
+        result = {"benchmark": name, "machine": machine(), **benchmark()}
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        print(f"\n### {name}\n")
+        if name == "catalogue":
+            print(table(result["cases"], ["p50_ms", "p95_ms", "baseline_p95_ms", "p95_ratio"]))
+            for query, plan in result["query_plans"].items():
+                print(f"\n{query}: {' / '.join(plan)}")
+        else:
+            print(table({"checkout": result["summary"]}, list(result["summary"])))
+        print()
+
+
+if __name__ == "__main__":
+    main()
