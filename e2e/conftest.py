@@ -10,12 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +19,7 @@ from e2e.otlp_receiver import OtlpReceiver, start_receiver
 from e2e.prometheus import start_prometheus
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
+from tests.servers import ShopProcess, free_port
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Flags from ../shared/OFFLINE.md: headless as root, and no calls to the (closed) network.
@@ -50,20 +45,6 @@ class ShopServer:
         return self.url.removeprefix("http://")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def otlp_receiver():
     receiver = start_receiver()
@@ -78,7 +59,7 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
     db_file = workdir / "shop.db"
     log_file = ARTIFACTS / "app.json.log"
     log_file.unlink(missing_ok=True)
-    port = _free_port()
+    port = free_port()
     admin_password = secrets.token_urlsafe(16)
     env = reflex_environment()
     env.update(
@@ -95,24 +76,17 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
         OTEL_BSP_SCHEDULE_DELAY="200",
         LOW_STOCK_REFRESH_SECONDS="1",
     )
-    cli = [sys.executable, "-m", "ecom_reflex.cli"]
-    subprocess.run([*cli, "setup"], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True, timeout=300)
-
     log_path = ARTIFACTS / "server.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [*cli, "serve"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
+    log_path.write_text("")
+    shop = ShopProcess(PROJECT_ROOT, env, log_path)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not (_answers(f"{url}/health") and _answers(f"{url}/")):
-            if server.poll() is not None or time.monotonic() > deadline:
-                tail = "\n".join(log_path.read_text().splitlines()[-40:])
-                pytest.fail(f"the shop did not start (exit {server.poll()}); end of {log_path}:\n{tail}")
-            time.sleep(1)
+        try:
+            shop.setup()
+            shop.start(START_TIMEOUT_S)
+        except RuntimeError as error:
+            pytest.fail(str(error))
         yield ShopServer(
-            url=url,
+            url=shop.url,
             db_file=db_file,
             admin_username="admin",
             admin_password=admin_password,
@@ -120,13 +94,7 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
             otlp=otlp_receiver,
         )
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        shop.stop()
 
 
 @pytest.fixture(scope="session")

@@ -8,17 +8,11 @@ and Redis server.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,7 +23,7 @@ from e2e.conftest import ARTIFACTS
 from e2e.helpers import cart_count, unique_name
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
-from tests.servers import free_port, start_postgres, start_redis
+from tests.servers import ShopProcess, free_port, start_postgres, start_redis
 
 COPY_IGNORE = shutil.ignore_patterns(
     ".venv", ".web", ".git", ".tools", "data", "logs", "artifacts", "__pycache__", ".pytest_cache", ".metrics",
@@ -37,52 +31,14 @@ COPY_IGNORE = shutil.ignore_patterns(
 )  # fmt: skip
 
 
-@dataclass
-class ScaleShop:
-    root: Path
-    url: str
-    env: dict
-    log_path: Path
-    redis_url: str = ""
-    process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "ecom_reflex.cli", "serve"],
-                cwd=self.root,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 600
-        while not _healthy(self.url):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                tail = "\n".join(self.log_path.read_text().splitlines()[-30:])
-                pytest.fail(f"the scale-path shop did not start; end of {self.log_path}:\n{tail}")
-            time.sleep(1)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+class ScaleShop(ShopProcess):
+    def __init__(self, root: Path, env: dict, log_path: Path, redis_url: str):
+        super().__init__(root, env, log_path, healthy={"status": "ok", "database": "ok", "redis": "ok"})
+        self.redis_url = redis_url
 
     def log_lines(self) -> list[dict]:
         path = self.root / "logs" / "app.json.log"
         return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
-            return json.load(response) == {"status": "ok", "database": "ok", "redis": "ok"}
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -109,18 +65,11 @@ def scale_shop():
     )
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)
-    subprocess.run([sys.executable, "-m", "ecom_reflex.cli", "setup"], cwd=root, env=env, check=True,
-                   capture_output=True, timeout=300)  # fmt: skip
-    shop = ScaleShop(
-        root=root,
-        url=f"http://127.0.0.1:{port}",
-        env=env,
-        log_path=ARTIFACTS / "scale-server.log",
-        redis_url=redis.url,
-    )
+    shop = ScaleShop(root, env, ARTIFACTS / "scale-server.log", redis_url=redis.url)
     shop.log_path.parent.mkdir(parents=True, exist_ok=True)
     shop.log_path.write_text("")
     try:
+        shop.setup()
         shop.start()
         yield shop
     finally:

@@ -1,4 +1,4 @@
-"""Throwaway database servers on loopback for the tests: a PostgreSQL cluster and a Redis server.
+"""Throwaway servers on loopback for tests and benchmarks: PostgreSQL, Redis, and the shop itself.
 
 PostgreSQL refuses to run as root, so as root its commands run as the `postgres` user.
 Both are started fresh in a temporary folder and stopped by the fixture that owns them.
@@ -6,11 +6,15 @@ Both are started fresh in a temporary folder and stopped by the fixture that own
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,3 +126,61 @@ def start_redis(workdir: Path, port: int | None = None) -> RedisServer:
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("redis-server did not start")
         time.sleep(0.1)
+
+
+class ShopProcess:
+    """The shop as `make run` starts it (`cli setup`, then `cli serve`), in `root`, stopped as a process group."""
+
+    def __init__(self, root: Path, env: dict[str, str], log_path: Path, healthy: dict | None = None):
+        self.root, self.env, self.log_path = root, env, log_path
+        self.url = f"http://127.0.0.1:{env['PORT']}"
+        # What /health must answer before the shop counts as started.
+        self.healthy = healthy or {"status": "ok", "database": "ok"}
+        self.process: subprocess.Popen | None = None
+
+    def setup(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "ecom_reflex.cli", "setup"],
+            cwd=self.root, env=self.env, check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+
+    def start(self, timeout_s: float = 600) -> None:
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ecom_reflex.cli", "serve"],
+                cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        while not self._healthy():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(self.log_path.read_text().splitlines()[-40:])
+                raise RuntimeError(
+                    f"the shop did not start (exit {self.process.poll()}); end of {self.log_path}:\n{tail}"
+                )
+            time.sleep(1)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def worker_pids(self) -> list[int]:
+        """The shop's processes (the reflex CLI and its server workers)."""
+        if self.process is None:
+            return []
+        listing = subprocess.run(["ps", "-o", "pid=", "-g", str(self.process.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in listing.stdout.split()]
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=5) as response:
+                if json.load(response) != self.healthy:
+                    return False
+            with urllib.request.urlopen(f"{self.url}/", timeout=5) as response:
+                return response.status == 200
+        except OSError:
+            return False
