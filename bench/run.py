@@ -36,9 +36,9 @@ def table(rows: dict[str, dict[str, float]], columns: list[str]) -> str:
 
 
 def main() -> None:
-    from bench import catalogue, contention
+    from bench import catalogue, contention, latency
 
-    benchmarks = {"catalogue": catalogue.run, "contention": contention.run}
+    benchmarks = {"latency": latency.run, "catalogue": catalogue.run, "contention": contention.run}
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=sorted(benchmarks))
     args = parser.parse_args()
@@ -50,7 +50,9 @@ def main() -> None:
         result = {"benchmark": name, "machine": machine(), **benchmark()}
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         print(f"\n### {name}\n")
-        if name == "catalogue":
+        if name == "latency":
+            print(table(result["rows"], ["per_second", "p50_ms", "p95_ms", "p99_ms", "p95_vs_1_shopper", "errors"]))
+        elif name == "catalogue":
             print(table(result["cases"], ["p50_ms", "p95_ms", "baseline_p95_ms", "p95_ratio"]))
             for query, plan in result["query_plans"].items():
                 print(f"\n{query}: {' / '.join(plan)}")
