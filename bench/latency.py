@@ -8,14 +8,9 @@ each p95 with the single-shopper p95 of the same run.
 from __future__ import annotations
 
 import asyncio
-import secrets
-import tempfile
-from pathlib import Path
 
+from bench.common import shop
 from bench.loadgen import run as load
-from ecom_reflex.cli import reflex_environment
-from ecom_reflex.settings import PROJECT_ROOT
-from tests.servers import ShopProcess, free_port
 
 CONCURRENCY = (1, 10, 50)
 SECONDS = 20
@@ -23,25 +18,13 @@ EVENTS = ("browse", "add_to_cart", "checkout")
 
 
 def run() -> dict:
-    folder = Path(tempfile.mkdtemp(prefix="bench-latency-"))
-    env = reflex_environment()
-    env.update(
-        DB_URL=f"sqlite:///{folder / 'shop.db'}",
-        HOST="127.0.0.1",
-        PORT=str(free_port()),
-        ADMIN_PASSWORD=secrets.token_urlsafe(16),
-        LOG_FILE=str(folder / "app.json.log"),
-        # A big demo stock, so shoppers do not empty the shelves during the run.
-        LOW_STOCK_REFRESH_SECONDS="30",
-    )
-    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-    shop = ShopProcess(PROJECT_ROOT, env, folder / "server.log")
+    server = shop()
     rows: dict[str, dict[str, float]] = {}
     try:
-        shop.setup()
-        shop.start()
+        server.setup()
+        server.start()
         for shoppers in CONCURRENCY:
-            stats = asyncio.run(load(shop.url, shoppers, SECONDS, checkout_share=0.2, pause_s=0.0, live=False))
+            stats = asyncio.run(load(server.url, shoppers, SECONDS, checkout_share=0.2, pause_s=0.0, live=False))
             summary = stats.summary()
             for event in EVENTS:
                 if event in summary:
@@ -58,5 +41,5 @@ def run() -> dict:
             single = rows.get(f"{event} @ 1")
             row["p95_vs_1_shopper"] = row["p95_ms"] / single["p95_ms"] if single else float("nan")
     finally:
-        shop.stop()
+        server.stop()
     return {"seconds_per_level": SECONDS, "rows": rows}

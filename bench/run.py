@@ -36,9 +36,14 @@ def table(rows: dict[str, dict[str, float]], columns: list[str]) -> str:
 
 
 def main() -> None:
-    from bench import catalogue, contention, latency
+    from bench import catalogue, contention, latency, overhead
 
-    benchmarks = {"latency": latency.run, "catalogue": catalogue.run, "contention": contention.run}
+    benchmarks = {
+        "latency": latency.run,
+        "overhead": overhead.run,
+        "catalogue": catalogue.run,
+        "contention": contention.run,
+    }
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=sorted(benchmarks))
     args = parser.parse_args()
@@ -52,6 +57,9 @@ def main() -> None:
         print(f"\n### {name}\n")
         if name == "latency":
             print(table(result["rows"], ["per_second", "p50_ms", "p95_ms", "p99_ms", "p95_vs_1_shopper", "errors"]))
+        elif name == "overhead":
+            print(table(result["rows"], ["events_per_second", "p50_ms", "p95_ms", "p99_ms"]))
+            print(f"\nthroughput on/off: {result['throughput_ratio']:.3f}   p95 on/off: {result['p95_ratio']:.3f}")
         elif name == "catalogue":
             print(table(result["cases"], ["p50_ms", "p95_ms", "baseline_p95_ms", "p95_ratio"]))
             for query, plan in result["query_plans"].items():

@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     seed_demo_data: bool = Field(default=True, description="Seed the demo catalogue on setup.")
     upload_dir: Path = Field(default=PROJECT_ROOT / "uploaded_files", description="Where uploaded images are kept.")
 
-    # Observability
+    # Observability. Off is for measuring what it costs (bench/overhead.py), not for production:
+    # no JSON logs, no traces, no event or HTTP metrics.
+    observability: bool = True
     service_name: str = Field(default="ecom-shop", min_length=1, description="service.name in traces and logs.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_file: Path | None = Field(default=PROJECT_ROOT / "logs" / "app.json.log", description="JSON log file.")

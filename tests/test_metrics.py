@@ -125,3 +125,16 @@ def test_counts_from_two_worker_processes_add_up(tmp_path):
     assert "ecommerce_orders_total 7.0" in text
     assert "ecommerce_cart_additions_total 14.0" in text
     assert 'reflex_event_duration_seconds_count{event="CartState.add_to_cart",status="ok"} 7.0' in text
+
+
+def test_observability_off_leaves_requests_untouched(monkeypatch):
+    from ecom_reflex.observability.instrumentation import observe_requests
+    from tests.conftest import reset_caches
+
+    async def app(scope, receive, send):  # pragma: no cover - never called here
+        pass
+
+    assert observe_requests(app) is not app
+    monkeypatch.setenv("OBSERVABILITY", "false")
+    reset_caches()
+    assert observe_requests(app) is app

@@ -41,6 +41,10 @@ def route_template(path: str) -> str:
 
 def observe_requests(app: ASGIApp) -> ASGIApp:
     """Times HTTP requests (http_request_duration_seconds, one access log line) and counts websockets."""
+    from ecom_reflex.settings import get_settings
+
+    if not get_settings().observability:
+        return app
 
     async def observed(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -139,6 +143,10 @@ async def lifespan() -> AsyncIterator[None]:
     from ecom_reflex.settings import get_settings
 
     settings = get_settings()
+    if not settings.observability:
+        logging.getLogger("ecom_reflex").warning("observability is off (OBSERVABILITY=false)")
+        yield
+        return
     configure_logging(
         settings.service_name,
         settings.log_level,
