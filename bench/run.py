@@ -36,13 +36,14 @@ def table(rows: dict[str, dict[str, float]], columns: list[str]) -> str:
 
 
 def main() -> None:
-    from bench import catalogue, contention, latency, overhead
+    from bench import catalogue, contention, latency, memory, overhead
 
     benchmarks = {
         "latency": latency.run,
         "overhead": overhead.run,
         "catalogue": catalogue.run,
         "contention": contention.run,
+        "memory": memory.run,
     }
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=sorted(benchmarks))
@@ -60,6 +61,10 @@ def main() -> None:
         elif name == "overhead":
             print(table(result["rows"], ["events_per_second", "p50_ms", "p95_ms", "p99_ms"]))
             print(f"\nthroughput on/off: {result['throughput_ratio']:.3f}   p95 on/off: {result['p95_ratio']:.3f}")
+        elif name == "memory":
+            print(table({"server": result["rows"]["server"]}, list(result["rows"]["server"])))
+            print()
+            print(table({"state": result["rows"]["state"]}, list(result["rows"]["state"])))
         elif name == "catalogue":
             print(table(result["cases"], ["p50_ms", "p95_ms", "baseline_p95_ms", "p95_ratio"]))
             for query, plan in result["query_plans"].items():
