@@ -63,7 +63,7 @@ system-packages:
 traffic: test-deps ## Gentle simulated shoppers against a running shop (HOST/PORT as for make run); Ctrl-C stops
 	$(PY) -m bench.loadgen --url http://$${HOST:-127.0.0.1}:$${PORT:-8000} --shoppers $${SHOPPERS:-3}
 
-bench: deps ## Benchmarks (not part of make test): results in bench/results/, tables printed
+bench: test-deps bun ## Benchmarks (not part of make test): results in bench/results/, tables printed
 	$(PY) -m bench.run
 
 clean: ## Remove built frontend, tools and virtualenv (keeps data/)
