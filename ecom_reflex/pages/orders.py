@@ -3,7 +3,7 @@
 import reflex as rx
 
 from ecom_reflex.components.layout import centered_message, loading, page_shell
-from ecom_reflex.services.orders import OrderLine, OrderSummary, StatusStep
+from ecom_reflex.services.orders import OrderDetail, OrderLine, OrderSummary, StatusStep
 from ecom_reflex.state.orders import OrdersState
 
 STATUS_COLORS = {"pending": "amber", "paid": "blue", "shipped": "violet", "delivered": "green", "cancelled": "gray"}
@@ -112,6 +112,35 @@ def history_step(step: rx.Var[StatusStep]) -> rx.Component:
     )
 
 
+def order_lines_table(order: rx.Var[OrderDetail]) -> rx.Component:
+    """The lines of an order (shopper's and admin's order pages)."""
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(*[rx.table.column_header_cell(h) for h in ("Product", "Price", "Quantity", "Total")])
+        ),
+        rx.table.body(rx.foreach(order.lines, line_row)),
+        width="100%",
+        variant="surface",
+    )
+
+
+def shipping_and_history(order: rx.Var[OrderDetail]) -> rx.Component:
+    """Where an order goes and how its status changed (shopper's and admin's order pages)."""
+    return rx.grid(
+        rx.card(
+            rx.heading("Shipping to", size="3", margin_bottom="0.5em"),
+            rx.foreach(order.shipping_lines, lambda line: rx.text(line, size="2")),
+        ),
+        rx.card(
+            rx.heading("Status history", size="3", margin_bottom="0.5em"),
+            rx.vstack(rx.foreach(order.history, history_step), spacing="2"),
+        ),
+        columns=rx.breakpoints(initial="1", md="2"),
+        spacing="4",
+        width="100%",
+    )
+
+
 def _order_detail() -> rx.Component:
     order = OrdersState.order
     return rx.vstack(
@@ -133,14 +162,7 @@ def _order_detail() -> rx.Component:
             spacing="4",
         ),
         rx.text("Placed ", order.created_at, color=rx.color("gray", 10)),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(*[rx.table.column_header_cell(h) for h in ("Product", "Price", "Quantity", "Total")])
-            ),
-            rx.table.body(rx.foreach(order.lines, line_row)),
-            width="100%",
-            variant="surface",
-        ),
+        order_lines_table(order),
         rx.hstack(
             rx.spacer(),
             rx.text("Total", size="4"),
@@ -149,19 +171,7 @@ def _order_detail() -> rx.Component:
             align="center",
             spacing="3",
         ),
-        rx.grid(
-            rx.card(
-                rx.heading("Shipping to", size="3", margin_bottom="0.5em"),
-                rx.foreach(order.shipping_lines, lambda line: rx.text(line, size="2")),
-            ),
-            rx.card(
-                rx.heading("Status history", size="3", margin_bottom="0.5em"),
-                rx.vstack(rx.foreach(order.history, history_step), spacing="2"),
-            ),
-            columns=rx.breakpoints(initial="1", md="2"),
-            spacing="4",
-            width="100%",
-        ),
+        shipping_and_history(order),
         rx.link("← All my orders", href="/orders"),
         spacing="4",
         width="100%",

@@ -4,7 +4,7 @@ import reflex as rx
 
 from ecom_reflex.components.admin import admin_shell, pager, search_box
 from ecom_reflex.components.layout import centered_message
-from ecom_reflex.pages.orders import history_step, line_row, status_badge
+from ecom_reflex.pages.orders import order_lines_table, shipping_and_history, status_badge
 from ecom_reflex.services.orders import AdminOrderRow
 from ecom_reflex.state.admin import ORDER_STATUSES, AdminOrdersState, AdminOrderState
 
@@ -96,28 +96,9 @@ def _detail() -> rx.Component:
             ),
             rx.text("This order is final: its status can no longer change.", size="2"),
         ),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(*[rx.table.column_header_cell(h) for h in ("Product", "Price", "Quantity", "Total")])
-            ),
-            rx.table.body(rx.foreach(order.lines, line_row)),
-            width="100%",
-            variant="surface",
-        ),
+        order_lines_table(order),
         rx.text("Total ", rx.text.strong(order.total), size="4"),
-        rx.grid(
-            rx.card(
-                rx.heading("Shipping to", size="3", margin_bottom="0.5em"),
-                rx.foreach(order.shipping_lines, lambda line: rx.text(line, size="2")),
-            ),
-            rx.card(
-                rx.heading("Status history", size="3", margin_bottom="0.5em"),
-                rx.vstack(rx.foreach(order.history, history_step), spacing="2"),
-            ),
-            columns=rx.breakpoints(initial="1", md="2"),
-            spacing="4",
-            width="100%",
-        ),
+        shipping_and_history(order),
         rx.link("← All orders", href="/admin/orders"),
         spacing="4",
         width="100%",
