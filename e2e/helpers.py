@@ -49,7 +49,10 @@ def log_in(page: Page, username: str, password: str = PASSWORD) -> None:
 
 def log_out(page: Page) -> None:
     page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    # Logging out lands on the home page with no user shown (the form pages have a "Log in" link too).
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.get_by_test_id("current-user")).to_have_count(0)
+    expect(page.get_by_role("link", name="Log in").first).to_be_visible()
 
 
 def add_from_product_page(page: Page, db_file: Path, name: str, quantity: int = 1) -> None:
