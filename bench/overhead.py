@@ -7,10 +7,14 @@ Targets: throughput ratio (on / off) at least 0.95, p95 ratio at most 1.10.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 
 from bench.common import merged, shop
 from bench.loadgen import run as load
 from e2e.otlp_receiver import start_receiver
+from ecom_reflex.settings import PROJECT_ROOT
 
 SHOPPERS = 10
 SECONDS = 25
@@ -28,7 +32,15 @@ def _measure(**settings: str) -> dict[str, float]:
         server.stop()
 
 
+def _db_span_cost() -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.db_spans"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def run() -> dict:
+    db_spans = _db_span_cost()
     receiver = start_receiver()
     try:
         off = _measure(OBSERVABILITY="false", LOG_FILE="")
@@ -44,4 +56,5 @@ def run() -> dict:
         "throughput_ratio": on["events_per_second"] / off["events_per_second"],
         "p95_ratio": on["p95_ms"] / off["p95_ms"],
         "targets": {"throughput_ratio_min": 0.95, "p95_ratio_max": 1.10},
+        "db_spans": db_spans,
     }

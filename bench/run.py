@@ -61,6 +61,11 @@ def main() -> None:
         elif name == "overhead":
             print(table(result["rows"], ["events_per_second", "p50_ms", "p95_ms", "p99_ms"]))
             print(f"\nthroughput on/off: {result['throughput_ratio']:.3f}   p95 on/off: {result['p95_ratio']:.3f}")
+            spans = result["db_spans"]
+            print(
+                f"listing DB work: {spans['listing_db_ms']:.2f} ms plain, "
+                f"{spans['listing_db_ms_with_spans']:.2f} ms with a span per statement ({spans['ratio']:.2f}x)"
+            )
         elif name == "memory":
             print(table({"server": result["rows"]["server"]}, list(result["rows"]["server"])))
             print()
