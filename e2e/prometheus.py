@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.servers import free_port
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -39,15 +40,9 @@ class Prometheus:
             self.process.kill()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_prometheus(target: str, workdir: Path, log_path: Path) -> Prometheus:
     """`target` is host:port of the shop; Prometheus scrapes its /metrics every second."""
-    port = _free_port()
+    port = free_port()
     config = workdir / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"

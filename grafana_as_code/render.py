@@ -58,7 +58,8 @@ def files() -> dict[str, dict[str, str]]:
 
 def write(provisioning_dir: Path = PROVISIONING_DIR, rules_dir: Path = RULES_DIR) -> list[Path]:
     written = []
-    for base, tree in ((provisioning_dir, files()["provisioning"]), (rules_dir, files()["rules"])):
+    generated = files()
+    for base, tree in ((provisioning_dir, generated["provisioning"]), (rules_dir, generated["rules"])):
         for relative, text in sorted(tree.items()):
             path = base / relative
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ def fill_cart(session, user, *lines):
 
 def place(user_id, key="key-1", address=ADDRESS):
     with session_scope(write=True) as scoped:
-        return orders.place_order(scoped, user_id, address, key)
+        return orders.place_order(scoped, user_id, address, key).order
 
 
 def test_placing_an_order_snapshots_prices_decrements_stock_and_clears_the_cart(session):
@@ -78,10 +78,13 @@ def test_the_same_idempotency_key_gives_the_same_order(session):
     user = make_user(session)
     widget = make_product(session, stock=5)
     fill_cart(session, user, (widget, 1))
-    first = place(user.id, key="attempt-42")
+    with session_scope(write=True) as scoped:
+        first = orders.place_order(scoped, user.id, ADDRESS, "attempt-42")
     # The cart is empty now, but a replay must still answer with the order, not an error.
-    again = place(user.id, key="attempt-42")
-    assert again.id == first.id
+    with session_scope(write=True) as scoped:
+        again = orders.place_order(scoped, user.id, ADDRESS, "attempt-42")
+    assert first.created and first.items == 1
+    assert again.order.id == first.order.id and not again.created
     session.expire_all()
     assert session.exec(select(func.count(Order.id))).one() == 1
     assert session.get(Product, widget.id).stock == 4

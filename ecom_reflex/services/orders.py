@@ -88,7 +88,15 @@ def order_number(order_id: int) -> str:
     return f"{order_id:06d}"
 
 
-def place_order(session: Session, user_id: int, address: ShippingAddress, idempotency_key: str) -> Order:
+@dataclass(frozen=True)
+class PlacedOrder:
+    order: Order
+    # False when the key had already placed this order (a replay): nothing new happened.
+    created: bool
+    items: int
+
+
+def place_order(session: Session, user_id: int, address: ShippingAddress, idempotency_key: str) -> PlacedOrder:
     """Turn the user's cart into an order; the same key always yields the same order."""
     if not idempotency_key or len(idempotency_key) > 64:
         raise ServiceError("This checkout form has expired; reload the page.")
@@ -96,13 +104,14 @@ def place_order(session: Session, user_id: int, address: ShippingAddress, idempo
     if existing is not None:
         if existing.user_id != user_id:
             raise ServiceError("This checkout form has expired; reload the page.")
-        return existing
+        return PlacedOrder(existing, created=False, items=0)
     with span("checkout.validate_cart"):
         rows = _cart_lines(session, user_id)
     with span("checkout.reserve_stock", lines=len(rows)):
         _reserve_stock(session, rows)
     with span("checkout.create_order"):
-        return _create_order(session, user_id, address, idempotency_key, rows)
+        order = _create_order(session, user_id, address, idempotency_key, rows)
+    return PlacedOrder(order, created=True, items=sum(item.quantity for item, _ in rows))
 
 
 def _cart_lines(session: Session, user_id: int) -> list[tuple[CartItem, Product]]:
@@ -404,9 +413,3 @@ def list_orders(session: Session, *, status: str = "", search: str = "", page: i
         for order, username in rows
     ]
     return AdminOrderPage(items=items, total=total, page=page, pages=pages)
-
-
-def item_count(session: Session, order_id: int) -> int:
-    return int(
-        session.exec(select(func.coalesce(func.sum(OrderItem.quantity), 0)).where(OrderItem.order_id == order_id)).one()
-    )

@@ -26,7 +26,7 @@ class CheckoutState(CartState):
 
     @rx.event
     def open_checkout(self):
-        self._load_cart()
+        """on_load of /checkout, after CartState.load_cart has loaded the caller and the cart."""
         if not self.logged_in:
             return rx.redirect(login_url("/checkout"))
         self.errors, self.form_error, self.placing = {}, "", False
@@ -72,10 +72,8 @@ class CheckoutState(CartState):
                 return None
             user_id = user.id
             try:
-                existed = orders.find_by_idempotency_key(session, user_id, self.attempt_key) is not None
-                order = orders.place_order(session, user_id, address, self.attempt_key)
-                items = orders.item_count(session, order.id)
-                return order.id, order.total_cents, items, not existed
+                placed = orders.place_order(session, user_id, address, self.attempt_key)
+                return placed.order.id, placed.order.total_cents, placed.items, placed.created
             except IntegrityError:
                 session.rollback()
         # A concurrent submission of this very attempt won the race (PostgreSQL): use its order.
