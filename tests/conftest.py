@@ -15,8 +15,11 @@ from tests.servers import PostgresServer, RedisServer, start_postgres, start_red
 
 
 def reset_caches() -> None:
+    from ecom_reflex.services.catalog import forget_category_counts
+
     settings.get_settings.cache_clear()
     db.get_engine.cache_clear()
+    forget_category_counts()
 
 
 @pytest.fixture(autouse=True)

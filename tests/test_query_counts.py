@@ -45,10 +45,13 @@ def test_a_listing_page_is_two_queries_whatever_its_size(big_catalogue, per_page
     assert len(statements) == 2, statements  # the count, then the page with its categories joined
 
 
-def test_the_category_bar_is_one_query(big_catalogue):
+def test_the_category_bar_is_one_query_and_then_cached(big_catalogue):
     with counted() as statements, session_scope() as session:
         catalog.list_categories(session)
     assert len(statements) == 1
+    with counted() as statements, session_scope() as session:
+        catalog.list_categories(session)
+    assert statements == []
 
 
 @pytest.mark.parametrize("lines", [1, 3, 8])

@@ -11,9 +11,10 @@ from sqlmodel import Session, select
 
 from ecom_reflex.models import Category, OrderItem, Product
 from ecom_reflex.money import format_cents
+from ecom_reflex.services.catalog import categories_changed, product_text_match
 from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.images import is_known_image
-from ecom_reflex.services.listing import clamp_page, text_match
+from ecom_reflex.services.listing import clamp_page
 
 ADMIN_PER_PAGE = 20
 MAX_PRICE_CENTS = 100_000_000  # 1,000,000.00
@@ -112,7 +113,7 @@ def list_products(
 ) -> AdminProductPage:
     conditions = []
     if query.strip():
-        conditions.append(text_match(query.strip(), Product.name, Product.description))
+        conditions.append(product_text_match(session, query.strip()))
     if category_id:
         conditions.append(Product.category_id == category_id)
     total = session.exec(select(func.count(Product.id)).where(*conditions)).one()
@@ -151,6 +152,7 @@ def create(session: Session, data: ProductInput) -> Product:
     product = Product(**data.__dict__)
     session.add(product)
     session.flush()
+    categories_changed(session)
     return product
 
 
@@ -160,6 +162,7 @@ def update(session: Session, product_id: int, data: ProductInput) -> Product:
         setattr(product, field, value)
     session.add(product)
     session.flush()
+    categories_changed(session)
     return product
 
 
@@ -168,6 +171,7 @@ def set_active(session: Session, product_id: int, active: bool) -> Product:
     product.is_active = active
     session.add(product)
     session.flush()
+    categories_changed(session)
     return product
 
 
@@ -182,4 +186,5 @@ def delete(session: Session, product_id: int) -> str:
         raise ServiceError(f"{product.name} has been ordered, so it cannot be deleted. Deactivate it instead.")
     session.delete(product)
     session.flush()
+    categories_changed(session)
     return product.name
