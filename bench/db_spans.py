@@ -1,8 +1,8 @@
 """Where the observability time goes, part one: the cost of a span per SQL statement.
 
 The server-side database work of one listing event (page, count, category bar), timed
-with and without opentelemetry-instrumentation-sqlalchemy on the same engine, in one
-process. Run alone by bench/overhead.py (in a subprocess: instrumentation is global).
+with and without the shop's statement spans (observability.tracing.trace_statements) on
+the same engine, in one process. Run by bench/overhead.py in a subprocess of its own.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-dbspans-"))
     os.environ["DB_URL"] = f"sqlite:///{folder / 'shop.db'}"
     os.environ["ADMIN_PASSWORD"] = "bench-admin-password"
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
     from ecom_reflex import settings
     from ecom_reflex.cli import setup
     from ecom_reflex.db import get_engine
+    from ecom_reflex.observability.tracing import trace_statements
 
     class DiscardingExporter(SpanExporter):
         def export(self, spans):
@@ -51,7 +51,7 @@ def main() -> None:
     plain = _median_ms()
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(DiscardingExporter()))
-    SQLAlchemyInstrumentor().instrument(engine=get_engine(), tracer_provider=provider, enable_commenter=False)
+    trace_statements(get_engine(), provider)
     traced = _median_ms()
     print(json.dumps({"listing_db_ms": plain, "listing_db_ms_with_spans": traced, "ratio": traced / plain}))
 

@@ -44,13 +44,18 @@ class Stats:
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     orders: int = 0
     started: float = field(default_factory=time.perf_counter)
+    finished: float | None = None  # set when the run ends; until then rates are "so far"
 
     @property
     def events(self) -> int:
         return sum(len(v) for v in self.latencies.values())
 
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.perf_counter()) - self.started
+
     def summary(self) -> dict[str, dict[str, float]]:
-        elapsed = time.perf_counter() - self.started
+        elapsed = self.elapsed
         table = {}
         for name, values in sorted(self.latencies.items()):
             ordered = sorted(values)
@@ -201,6 +206,7 @@ async def run(url: str, shoppers: int, duration_s: float, checkout_share: float,
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    stats.finished = time.perf_counter()
     if live:
         print()
     return stats

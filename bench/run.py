@@ -59,8 +59,13 @@ def main() -> None:
         if name == "latency":
             print(table(result["rows"], ["per_second", "p50_ms", "p95_ms", "p99_ms", "p95_vs_1_shopper", "errors"]))
         elif name == "overhead":
-            print(table(result["rows"], ["events_per_second", "p50_ms", "p95_ms", "p99_ms"]))
-            print(f"\nthroughput on/off: {result['throughput_ratio']:.3f}   p95 on/off: {result['p95_ratio']:.3f}")
+            print(table(result["rows"], ["events_per_second", "p50_ms", "p95_ms", "p99_ms", "server_cpu_ms_per_event"]))
+            by_turn = result["throughput_ratio_by_turn"]
+            print(
+                f"\nthroughput on/off: {result['throughput_ratio']:.3f} (turn pairs {by_turn['min']:.3f} to "
+                f"{by_turn['max']:.3f})   p95 on/off: {result['p95_ratio']:.3f}   "
+                f"server CPU per event on/off: {result['cpu_per_event_ratio']:.3f}"
+            )
             spans = result["db_spans"]
             print(
                 f"listing DB work: {spans['listing_db_ms']:.2f} ms plain, "
