@@ -7,7 +7,8 @@ The machine is shared and the load generator runs on it too, so one pass of each
 noise (runs of the same configuration differed by 20%). Both servers run side by side and
 take turns in ABBA order (off on on off ...), so drift hits both alike; the ratios come
 from everything each one served. The server's own CPU time per event (from /proc) is the
-steadier number and is reported too. The OTLP receiver runs in its own process, as a
+steadier number and is reported too, with a py-spy profile of the "on" server saying
+where its CPU goes (bench/profile.py). The OTLP receiver runs in its own process, as a
 collector would, so decoding spans never competes with the load generator's GIL.
 """
 
@@ -25,12 +26,14 @@ from pathlib import Path
 from bench.common import merged, shop
 from bench.loadgen import Stats
 from bench.loadgen import run as load
+from bench.profile import profile
 from ecom_reflex.settings import PROJECT_ROOT
 from tests.servers import ShopProcess
 
 SHOPPERS = 10
 SECONDS_PER_TURN = 12
 PAIRS = 4  # each pair is one ABBA half: off,on then on,off
+PROFILE_SECONDS = 15
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -99,6 +102,8 @@ def run() -> dict:
         for pair in range(PAIRS):
             for name in ("off", "on") if pair % 2 == 0 else ("on", "off"):
                 turns[name].append(_turn(servers[name]))
+        # After the timed turns: the profiler costs the profiled server a little.
+        cpu_profile = profile(servers["on"], SHOPPERS, PROFILE_SECONDS)
     finally:
         for server in servers.values():
             server.stop()
@@ -126,4 +131,5 @@ def run() -> dict:
         },
         "targets": {"throughput_ratio_min": 0.95, "p95_ratio_max": 1.10},
         "db_spans": db_spans,
+        "profile_on": cpu_profile,
     }

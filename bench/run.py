@@ -66,6 +66,12 @@ def main() -> None:
                 f"{by_turn['max']:.3f})   p95 on/off: {result['p95_ratio']:.3f}   "
                 f"server CPU per event on/off: {result['cpu_per_event_ratio']:.3f}"
             )
+            if "parts" in result["profile_on"]:
+                print("\nwhere the server's CPU goes with observability on (py-spy):\n")
+                parts = {name: {"share_percent": share} for name, share in result["profile_on"]["parts"].items()}
+                print(table(parts, ["share_percent"]))
+            else:
+                print(f"\nno profile: {result['profile_on']['skipped']}")
             spans = result["db_spans"]
             print(
                 f"listing DB work: {spans['listing_db_ms']:.2f} ms plain, "

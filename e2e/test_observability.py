@@ -99,7 +99,7 @@ def test_one_journey_in_metrics_traces_and_logs(page: Page, shop_server, prometh
     assert any(root_of(s).span_id == event.span_id for s in db_spans)
     # A span per statement (BEGIN IMMEDIATE shows the wait for SQLite's write lock), none per pool checkout.
     assert all("db.statement" in s.attributes for s in db_spans), {s.name for s in db_spans}
-    assert any(s.name.startswith("BEGIN") for s in db_spans)
+    assert any(s.name.startswith("BEGIN") for s in db_spans)  # checkout's BEGIN IMMEDIATE
     assert event.resource["service.name"] == "ecom-shop"
     assert {"service.version", "deployment.environment"} <= set(event.resource)
 

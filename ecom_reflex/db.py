@@ -37,8 +37,13 @@ WRITE_OPTION = "sqlite_begin_immediate"
 
 
 def _sqlite_begin(connection) -> None:
-    immediate = connection.get_execution_options().get(WRITE_OPTION, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if connection.get_execution_options().get(WRITE_OPTION, False):
+        # Through SQLAlchemy, so it is a traced statement: its span shows the wait for the lock.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        # A deferred BEGIN takes no lock and cannot wait; straight to the driver, it costs
+        # no SQLAlchemy execution and no span (one on every read was a sixth of all spans).
+        connection.connection.driver_connection.execute("BEGIN")
 
 
 def build_engine(db_url: str) -> Engine:
