@@ -74,11 +74,15 @@ def forget_category_counts() -> None:
     _category_counts.clear()
 
 
-# Keyed by database, so processes that switch databases (tests, benchmarks) never mix them.
-@cached(_category_counts, key=lambda session: str(session.get_bind().url), lock=threading.Lock())
 def list_categories(session: Session) -> list[CategoryInfo]:
     """Every category with its number of active products, by name (at most
     CATEGORY_COUNTS_SECONDS old)."""
+    return list(_counted_categories(session))  # a list of its own: callers may change theirs
+
+
+# Keyed by database, so processes that switch databases (tests, benchmarks) never mix them.
+@cached(_category_counts, key=lambda session: str(session.get_bind().url), lock=threading.Lock())
+def _counted_categories(session: Session) -> tuple[CategoryInfo, ...]:
     count = func.count(Product.id)
     rows = session.exec(
         select(Category.name, Category.slug, count)
@@ -87,7 +91,7 @@ def list_categories(session: Session) -> list[CategoryInfo]:
         .order_by(Category.name)
         .limit(MAX_CATEGORIES)
     ).all()
-    return [CategoryInfo(name=name, slug=slug, product_count=n) for name, slug, n in rows]
+    return tuple(CategoryInfo(name=name, slug=slug, product_count=n) for name, slug, n in rows)
 
 
 @dataclass(frozen=True)
