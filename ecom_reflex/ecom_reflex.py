@@ -1,6 +1,7 @@
 """The Reflex app: pages, HTTP routes (/health, /metrics), lifespan tasks."""
 
 import reflex as rx
+from reflex.event import EventSpec
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -10,7 +11,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecom_reflex.components.layout import SHOP_NAME
-from ecom_reflex.db import check_database, check_redis
+from ecom_reflex.db import check_database, check_redis, failure_message, failure_reason
 from ecom_reflex.observability.alerts import alerts_webhook
 from ecom_reflex.observability.instrumentation import event_exception_handler, lifespan, observe_requests
 from ecom_reflex.observability.metrics import metrics_endpoint
@@ -77,6 +78,12 @@ def limit_upload_size(asgi_app: ASGIApp) -> ASGIApp:
     return limited
 
 
+def event_failed(exception: Exception) -> EventSpec:
+    """Reflex's backend exception handler: what really failed (db.failure_reason), recorded and shown."""
+    reason = failure_reason(exception)
+    return event_exception_handler(exception, reason, failure_message(reason))
+
+
 api = Starlette(
     routes=[
         Route("/health", health, methods=["GET"]),
@@ -88,7 +95,7 @@ api = Starlette(
 app = rx.App(
     # Outermost last: request timing sees everything, the upload cap included.
     api_transformer=[api, limit_upload_size, observe_requests],
-    backend_exception_handler=event_exception_handler,
+    backend_exception_handler=event_failed,
 )
 app.register_lifespan_task(lifespan)
 

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     admin_password: str | None = Field(default=None, min_length=8)
     seed_demo_data: bool = Field(default=True, description="Seed the demo catalogue on setup.")
     upload_dir: Path = Field(default=PROJECT_ROOT / "uploaded_files", description="Where uploaded images are kept.")
+    # How long a writer queues for SQLite's write lock before its transaction is retried.
+    db_busy_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    # Threads per worker that run database work off the event loop (and connections to match).
+    db_threads: int = Field(default=32, ge=2, le=256)
 
     # Observability. Off is for measuring what it costs (bench/overhead.py), not for production:
     # no JSON logs, no traces, no event or HTTP metrics.

@@ -6,9 +6,8 @@ import redis
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from ecom_reflex.db import session_scope
+from ecom_reflex.db import failure_message, failure_reason, session_scope
 from ecom_reflex.models import Category
-from ecom_reflex.observability.instrumentation import user_message
 from tests.conftest import reset_caches
 from tests.servers import start_redis
 
@@ -32,7 +31,8 @@ def test_postgres_outage_and_recovery(postgres, postgres_database, client):
         assert response.json()["database"].startswith("unavailable (OperationalError")
         with pytest.raises(Exception) as failure, session_scope() as session:
             session.exec(select(Category)).all()
-        assert "database is not reachable" in user_message(failure.value)
+        assert failure_reason(failure.value) == "database_unreachable"
+        assert "database is not reachable" in failure_message(failure_reason(failure.value))
     finally:
         postgres.start()
 
@@ -53,7 +53,8 @@ def test_redis_outage_and_recovery(redis_server, monkeypatch, client, migrated_s
     assert response.json() == {"status": "error", "database": "ok", "redis": "unavailable (ConnectionError)"}
     with pytest.raises(redis.exceptions.ConnectionError) as failure:
         redis.Redis.from_url(redis_server.url, socket_connect_timeout=1).ping()
-    assert "session store" in user_message(failure.value)
+    assert failure_reason(failure.value) == "session_store_unreachable"
+    assert "session store" in failure_message(failure_reason(failure.value))
 
     restarted = start_redis(tmp_path, redis_server.port)  # the same address, as after a restart
     try:
@@ -63,4 +64,5 @@ def test_redis_outage_and_recovery(redis_server, monkeypatch, client, migrated_s
 
 
 def test_other_errors_get_a_generic_message():
-    assert user_message(ValueError("x")) == "Something went wrong. Please try again."
+    assert failure_reason(ValueError("x")) == "error"
+    assert failure_message(failure_reason(ValueError("x"))) == "Something went wrong. Please try again."

@@ -87,23 +87,10 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
     return observed
 
 
-def user_message(exception: Exception) -> str:
-    """What the shopper is told: which part is down when we know, never a traceback."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+def event_exception_handler(exception: Exception, reason: str, message: str) -> EventSpec:
+    """A handler raised: count it by `reason`, log it (with its trace), tell the user `message`, no traceback.
 
-    connection_lost = isinstance(exception, DBAPIError) and exception.connection_invalidated
-    if connection_lost or isinstance(exception, (OperationalError, InterfaceError)):
-        return "The shop's database is not reachable right now. Nothing was changed; please try again in a moment."
-    if isinstance(exception, (RedisConnectionError, RedisTimeoutError)):
-        return "The shop cannot reach its session store right now. Please try again in a moment."
-    return "Something went wrong. Please try again."
-
-
-def event_exception_handler(exception: Exception) -> EventSpec:
-    """A handler raised: log the exception (with its trace), tell the user without a traceback.
-
+    The caller (the app module) says what really failed; this module only records it.
     Reflex calls this once the event's span has ended (the SDK already marked it as
     an error); only a span still open is marked here.
     """
@@ -111,8 +98,11 @@ def event_exception_handler(exception: Exception) -> EventSpec:
     if span.is_recording():
         span.record_exception(exception)
         span.set_status(Status(StatusCode.ERROR, type(exception).__name__))
-    logger.error("event failed: %s", type(exception).__name__, exc_info=exception)
-    return rx.toast.error(user_message(exception))
+    metrics.count_event_failure(reason)
+    logger.error(
+        "event failed: %s (%s)", type(exception).__name__, reason, exc_info=exception, extra={"reason": reason}
+    )
+    return rx.toast.error(message)
 
 
 def bind_user(user_id: int | None) -> None:

@@ -69,8 +69,22 @@ LOW_STOCK_PRODUCTS = Gauge(
 )
 APP_INFO = Info("ecommerce_app", "The running shop.")
 
+WRITE_TRANSACTION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+DB_WRITE_TRANSACTION = Histogram(
+    "db_write_transaction_seconds",
+    "How long a write transaction held the write lock (SQLite) or stayed open (PostgreSQL), BEGIN to end.",
+    buckets=WRITE_TRANSACTION_BUCKETS,
+)
+DB_TRANSACTION_RETRIES = Counter(
+    "db_transaction_retries", "Transactions run again after losing a race to another writer.", ["reason"]
+)
+EVENT_FAILURES = Counter("reflex_event_failures", "Event handlers that raised, by what really failed.", ["reason"])
+
 LOGIN_STATUSES = ("success", "failure", "locked")
-CHECKOUT_FAILURE_REASONS = ("validation", "empty_cart", "out_of_stock", "not_logged_in", "error")
+# What really failed, for event failures and failed checkouts alike (db.failure_reason decides).
+FAILURE_REASONS = ("database_busy", "database_unreachable", "database_error", "session_store_unreachable", "error")
+CHECKOUT_FAILURE_REASONS = ("validation", "empty_cart", "out_of_stock", "not_logged_in", *FAILURE_REASONS)
+RETRY_REASONS = ("busy", "serialization", "deadlock")
 
 
 def initialise(service_name: str, environment: str) -> None:
@@ -81,6 +95,10 @@ def initialise(service_name: str, environment: str) -> None:
         USER_LOGINS.labels(status=status)
     for reason in CHECKOUT_FAILURE_REASONS:
         CHECKOUT_FAILURES.labels(reason=reason)
+    for reason in FAILURE_REASONS:
+        EVENT_FAILURES.labels(reason=reason)
+    for reason in RETRY_REASONS:
+        DB_TRANSACTION_RETRIES.labels(reason=reason)
 
 
 def _exemplar(trace_id: str | None) -> dict[str, str] | None:
@@ -95,6 +113,18 @@ def observe_http(method: str, route: str, status: int, seconds: float, trace_id:
     HTTP_REQUEST_DURATION.labels(method=method, route=route, status=str(status)).observe(
         seconds, exemplar=_exemplar(trace_id)
     )
+
+
+def observe_write_transaction(seconds: float) -> None:
+    DB_WRITE_TRANSACTION.observe(seconds)
+
+
+def count_transaction_retry(reason: str) -> None:
+    DB_TRANSACTION_RETRIES.labels(reason=reason if reason in RETRY_REASONS else "busy").inc()
+
+
+def count_event_failure(reason: str) -> None:
+    EVENT_FAILURES.labels(reason=reason if reason in FAILURE_REASONS else "error").inc()
 
 
 def mark_process_dead(pid: int) -> None:

@@ -3,6 +3,16 @@
 Tokens are random (32 bytes) and live only in the browser; the database keeps
 their SHA-256 and an expiry. Unknown users and wrong passwords get the same
 answer after the same bcrypt work.
+
+bcrypt takes a quarter of a second on purpose, so it never runs inside a write
+transaction (that would hold the write lock for everyone meanwhile). Registration
+and login therefore come in steps the caller runs apart: reads, then the hash
+(no transaction), then one short write transaction:
+
+    check_registration (read) -> hash_password -> create_account (write)
+    begin_login (read) -> check_password -> finish_login (write)
+
+`register` and `authenticate` chain the steps in one session, for scripts and tests.
 """
 
 from __future__ import annotations
@@ -77,12 +87,15 @@ def validate_registration(username: str, email: str, password: str, confirm: str
         errors["password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
     elif len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
         errors["password"] = f"Use at most {MAX_PASSWORD_BYTES} bytes."
+    elif any(ord(character) < 32 or ord(character) == 127 for character in password):
+        errors["password"] = "Use letters, digits, spaces and symbols only (no control characters)."
     if password != confirm:
         errors["confirm"] = "The passwords do not match."
     return username, email, errors
 
 
-def register(session: Session, username: str, email: str, password: str, confirm: str) -> User:
+def check_registration(session: Session, username: str, email: str, password: str, confirm: str) -> tuple[str, str]:
+    """Normalised (username, email) of a registration that may go ahead, or FieldErrors. Reads only."""
     username, email, errors = validate_registration(username, email, password, confirm)
     if (
         "username" not in errors
@@ -93,7 +106,12 @@ def register(session: Session, username: str, email: str, password: str, confirm
         errors["email"] = "An account with this e-mail already exists."
     if errors:
         raise FieldErrors(errors)
-    user = User(username=username, email=email, password_hash=hash_password(password))
+    return username, email
+
+
+def create_account(session: Session, username: str, email: str, password_hash: str) -> User:
+    """Insert a checked registration (see check_registration); FieldErrors if someone took the name meanwhile."""
+    user = User(username=username, email=email, password_hash=password_hash)
     try:
         with session.begin_nested():
             session.add(user)
@@ -101,6 +119,12 @@ def register(session: Session, username: str, email: str, password: str, confirm
         # Someone registered the same name between our check and the insert.
         raise FieldErrors({"username": "This username or e-mail is taken."}) from None
     return user
+
+
+def register(session: Session, username: str, email: str, password: str, confirm: str) -> User:
+    """All steps in one session (scripts, tests): the web app runs them apart, see the module docstring."""
+    username, email = check_registration(session, username, email, password, confirm)
+    return create_account(session, username, email, hash_password(password))
 
 
 def _recent_failures(session: Session, key: str, now: datetime) -> list[datetime]:
@@ -115,28 +139,58 @@ def _recent_failures(session: Session, key: str, now: datetime) -> list[datetime
     ]
 
 
-def authenticate(session: Session, username: str, password: str, now: datetime | None = None) -> LoginResult:
-    """Check a login. Refused outright while the username is locked out."""
+@dataclass(frozen=True)
+class LoginAttempt:
+    """What begin_login read: enough to check the password without a session, and to finish."""
+
+    key: str
+    now: datetime
+    # Set when the username is locked out: the answer, with no password check at all.
+    locked: LoginResult | None = None
+    user_id: int | None = None
+    password_hash: str = ""
+
+
+def begin_login(session: Session, username: str, now: datetime | None = None) -> LoginAttempt:
+    """The lockout check and the user's hash. Reads only."""
     now = now or utcnow()
     key = username.strip().lower()[:64]
     failures = _recent_failures(session, key, now)
     if len(failures) >= LOCKOUT_THRESHOLD:
         unlock_at = failures[-1] + LOCKOUT_WINDOW
         minutes = max(1, math.ceil((unlock_at - now).total_seconds() / 60))
-        return LoginResult(
+        locked = LoginResult(
             LoginStatus.LOCKED,
             message=f"Too many failed logins. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
         )
+        return LoginAttempt(key=key, now=now, locked=locked)
+    row = session.exec(select(User.id, User.password_hash).where(func.lower(User.username) == key)).first()
+    return LoginAttempt(key=key, now=now, user_id=row[0] if row else None, password_hash=row[1] if row else "")
 
-    user = session.exec(select(User).where(func.lower(User.username) == key)).first()
-    valid = verify_password(password, user.password_hash if user else _dummy_hash())
-    if user is not None and valid and user.is_active:
-        session.exec(delete(LoginFailure).where(LoginFailure.username_key == key))
+
+def check_password(attempt: LoginAttempt, password: str) -> bool:
+    """bcrypt, with no session: an unknown user costs the same as a wrong password."""
+    return verify_password(password, attempt.password_hash or _dummy_hash())
+
+
+def finish_login(session: Session, attempt: LoginAttempt, password_ok: bool) -> LoginResult:
+    """Record the outcome (a failure, or clearing them) and say who logged in. Writes."""
+    user = session.get(User, attempt.user_id) if attempt.user_id is not None else None
+    if user is not None and password_ok and user.is_active:
+        session.exec(delete(LoginFailure).where(LoginFailure.username_key == attempt.key))
         return LoginResult(LoginStatus.SUCCESS, user=user)
-    if user is not None and valid:
+    if user is not None and password_ok:
         return LoginResult(LoginStatus.FAILURE, message="This account is disabled.")
-    session.add(LoginFailure(username_key=key, attempted_at=now))
+    session.add(LoginFailure(username_key=attempt.key, attempted_at=attempt.now))
     return LoginResult(LoginStatus.FAILURE, message=INVALID_CREDENTIALS)
+
+
+def authenticate(session: Session, username: str, password: str, now: datetime | None = None) -> LoginResult:
+    """All login steps in one session (scripts, tests). Refused outright while the username is locked out."""
+    attempt = begin_login(session, username, now)
+    if attempt.locked is not None:
+        return attempt.locked
+    return finish_login(session, attempt, check_password(attempt, password))
 
 
 def start_session(session: Session, user: User, now: datetime | None = None) -> str:

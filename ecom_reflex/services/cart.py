@@ -19,6 +19,8 @@ from ecom_reflex.services.errors import ServiceError
 MAX_QUANTITY = 99
 # Different products in one cart: keeps a cart (and the state showing it) bounded.
 MAX_LINES = 50
+# More notices than this about one cart are summed up in one: a shopper reads a few toasts, not fifty.
+MAX_NOTICES = 3
 
 
 class CartStore(Protocol):
@@ -177,15 +179,38 @@ def view(session: Session, store: CartStore) -> CartView:
 
 
 def merge_guest_cart(session: Session, guest_lines: dict[int, int], user_id: int) -> list[str]:
-    """Add a guest's lines to the user's cart (quantities add, capped by stock); returns notices."""
-    notices = []
-    store = UserCart(user_id)
-    for product_id, quantity in guest_lines.items():
-        try:
-            change = add_item(session, store, product_id, quantity)
-        except ServiceError as error:
-            notices.append(str(error))
+    """Add a guest's lines to the user's cart (quantities add, capped by stock); returns notices.
+
+    Bounded whatever the guest cart holds: at most MAX_LINES lines are looked at, with one
+    query for their products, one for the cart and one flush, and at most MAX_NOTICES
+    notices come back (the rest summed up in one).
+    """
+    wanted = dict(list(guest_lines.items())[:MAX_LINES])
+    if not wanted:
+        return []
+    items = {item.product_id: item for item in session.exec(select(CartItem).where(CartItem.user_id == user_id)).all()}
+    products = {product.id: product for product in session.exec(select(Product).where(Product.id.in_(wanted))).all()}
+    notices: list[str] = []
+    for product_id, quantity in wanted.items():
+        product = products.get(product_id)
+        if product is None or not product.is_active:
+            notices.append("A product from your cart is no longer available.")
             continue
+        if product.stock <= 0:
+            notices.append(f"{product.name} is out of stock.")
+            continue
+        item = items.get(product_id)
+        if item is None and len(items) >= MAX_LINES:
+            notices.append(f"Your cart holds {MAX_LINES} different products; {product.name} was not added.")
+            continue
+        change = _capped(product, (item.quantity if item else 0) + max(1, min(quantity, MAX_QUANTITY)))
         if change.message:
             notices.append(change.message)
+        if item is None:
+            items[product_id] = item = CartItem(user_id=user_id, product_id=product_id, quantity=change.quantity)
+        item.quantity = change.quantity
+        session.add(item)
+    session.flush()
+    if len(notices) > MAX_NOTICES:
+        notices = [f"{len(notices)} products from your cart could not be added as they were (sold out or gone)."]
     return notices

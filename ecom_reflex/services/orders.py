@@ -116,7 +116,11 @@ def place_order(session: Session, user_id: int, address: ShippingAddress, idempo
 
 def _cart_lines(session: Session, user_id: int) -> list[tuple[CartItem, Product]]:
     rows = session.exec(
-        select(CartItem, Product).join(Product, Product.id == CartItem.product_id).where(CartItem.user_id == user_id)
+        select(CartItem, Product)
+        .join(Product, Product.id == CartItem.product_id)
+        .where(CartItem.user_id == user_id)
+        # Rows are locked in one order by every checkout, so two checkouts never deadlock (PostgreSQL).
+        .order_by(CartItem.product_id)
     ).all()
     if not rows:
         raise EmptyCart()

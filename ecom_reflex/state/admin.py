@@ -2,7 +2,8 @@
 
 Any websocket client can send any event with any arguments, so the guard runs
 on the server before a handler reads or changes anything: it resolves the
-caller's session afresh and refuses unless the user is an active admin.
+caller's session afresh and refuses unless the user is an active admin. The
+guard and a plain handler run together in a database thread, off the event loop.
 tests/test_admin_security.py calls every handler of every AdminState subclass
 as a shopper and as nobody, so a handler added without the guard fails there.
 """
@@ -16,17 +17,18 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from ecom_reflex.db import session_scope
+from ecom_reflex.db import session_scope, transaction
 from ecom_reflex.models import OrderStatus
 from ecom_reflex.money import format_cents
 from ecom_reflex.observability import business
+from ecom_reflex.offload import in_db_thread, run_db
 from ecom_reflex.services import analytics, images, orders, products, users
 from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.orders import AdminOrderRow, OrderDetail
 from ecom_reflex.services.products import AdminProductRow, CategoryOption
 from ecom_reflex.services.users import UserRow
 from ecom_reflex.settings import ASSETS_DIR, get_settings
-from ecom_reflex.state.cart import parse_quantity
+from ecom_reflex.state.inputs import clean_text, form_fields, parse_id, parse_int, parse_page
 from ecom_reflex.state.session import SessionState, path_argument
 
 DENIED = "Admins only."
@@ -38,7 +40,7 @@ def admin_only(handler: Callable) -> Callable:
 
         @functools.wraps(handler)
         async def guarded_async(self: AdminState, *args, **kwargs):
-            if not self._caller_is_admin():
+            if not await run_db(self._caller_is_admin):
                 return rx.toast.error(DENIED)
             return await handler(self, *args, **kwargs)
 
@@ -51,6 +53,7 @@ def admin_only(handler: Callable) -> Callable:
             return rx.toast.error(DENIED)
         return handler(self, *args, **kwargs)
 
+    guarded = in_db_thread(guarded)
     guarded.admin_guarded = True
     return guarded
 
@@ -74,8 +77,8 @@ class AdminState(SessionState):
         self.access = "granted" if allowed else "denied"
         return allowed
 
-    def _query_param(self, name: str) -> str:
-        return self.router.url.query_parameters.get(name, "").strip()
+    def _query_param(self, name: str, max_length: int = 100) -> str:
+        return clean_text(self.router.url.query_parameters.get(name, ""), max_length)
 
 
 class AdminProductsState(AdminState):
@@ -93,15 +96,15 @@ class AdminProductsState(AdminState):
         self._load_products()
 
     def _load_products(self) -> None:
-        self.product_query = self._query_param("q")[:100]
+        self.product_query = self._query_param("q")
         self.product_category = self._query_param("category")
         with session_scope() as session:
             self.category_options = products.category_options(session)
             result = products.list_products(
                 session,
                 query=self.product_query,
-                category_id=parse_quantity(self.product_category),
-                page=parse_quantity(self._query_param("page")) or 1,
+                category_id=parse_id(self.product_category),
+                page=parse_page(self._query_param("page")),
             )
         self.product_rows = result.items
         self.product_page, self.product_pages, self.product_total = result.page, result.pages, result.total
@@ -120,44 +123,46 @@ class AdminProductsState(AdminState):
     @rx.event
     @admin_only
     def search_products(self, form_data: dict):
-        self.product_query = str(form_data.get("q", "")).strip()[:100]
+        self.product_query = form_fields(form_data, {"q": 100})["q"]
         return rx.redirect(self._listing())
 
     @rx.event
     @admin_only
     def filter_category(self, category_id: str):
-        self.product_category = "" if category_id == "all" else str(parse_quantity(category_id) or "")
+        self.product_category = "" if category_id == "all" else str(parse_id(category_id) or "")
         return rx.redirect(self._listing())
 
     @rx.event
     @admin_only
     def set_product_active(self, product_id: int, active: bool):
-        with session_scope() as session:
-            try:
-                product = products.set_active(session, int(product_id), bool(active))
-            except (NotFound, TypeError, ValueError):
-                return rx.toast.error("We could not find that product.")
-            name = product.name
-        business.admin_change(self._admin_id, "product.set_active", product_id=product.id, active=bool(active))
+        target = parse_id(product_id)
+        try:
+            if target is None:
+                raise NotFound("no such product")
+            name = transaction(lambda session: products.set_active(session, target, active is True).name, write=True)
+        except NotFound:
+            return rx.toast.error("We could not find that product.")
+        business.admin_change(self._admin_id, "product.set_active", product_id=target, active=active is True)
         self._load_products()
         return rx.toast.success(f"{name} is {'back on sale' if active else 'hidden from the shop'}.")
 
     @rx.event
     @admin_only
     def delete_product(self, product_id: int):
+        target = parse_id(product_id)
+        if target is None:
+            return rx.toast.error("We could not find that product.")
         try:
-            with session_scope() as session:
-                name = products.delete(session, int(product_id))
-            business.admin_change(self._admin_id, "product.delete", product_id=int(product_id), product_name=name)
+            name = transaction(lambda session: products.delete(session, target), write=True)
         except ServiceError as error:
             return rx.toast.error(str(error))
-        except (TypeError, ValueError):
-            return rx.toast.error("We could not find that product.")
+        business.admin_change(self._admin_id, "product.delete", product_id=target, product_name=name)
         self._load_products()
         return rx.toast.success(f"{name} was deleted.")
 
 
-PRODUCT_FIELDS = ("name", "description", "price", "stock", "category_id")
+# Field: the most characters read (one more than products.py accepts, so the length message shows).
+PRODUCT_FIELDS = {"name": 121, "description": 4001, "price": 32, "stock": 32, "category_id": 32}
 
 
 class AdminProductFormState(AdminState):
@@ -182,7 +187,7 @@ class AdminProductFormState(AdminState):
                 self.values = {"name": "", "description": "", "price": "", "stock": "0", "category_id": ""}
                 return
             try:
-                product = products.get(session, parse_quantity(raw_id) or 0)
+                product = products.get(session, parse_id(raw_id) or 0)
             except NotFound:
                 self.form_missing = True
                 return
@@ -219,25 +224,25 @@ class AdminProductFormState(AdminState):
     @rx.event
     @admin_only
     def save_product(self, form_data: dict):
-        form = {name: str(form_data.get(name, "")) for name in PRODUCT_FIELDS}
-        self.values = form
+        form = form_fields(form_data, PRODUCT_FIELDS, multiline=frozenset({"description"}))
+        self.values = dict(form)
         form["image"] = self.image
-        with session_scope() as session:
+
+        def save(session) -> tuple[products.ProductInput, str, int]:
             category_ids = {option.id for option in products.category_options(session)}
-            try:
-                data = products.validate_product_form(form, category_ids, get_settings().upload_dir, ASSETS_DIR)
-            except FieldErrors as error:
-                self.errors = error.errors
-                return
-            try:
-                product = (
-                    products.update(session, self.editing_id, data)
-                    if self.editing_id
-                    else products.create(session, data)
-                )
-            except NotFound as error:
-                return rx.toast.error(str(error))
-            name, product_id = product.name, product.id
+            data = products.validate_product_form(form, category_ids, get_settings().upload_dir, ASSETS_DIR)
+            saved = (
+                products.update(session, self.editing_id, data) if self.editing_id else products.create(session, data)
+            )
+            return data, saved.name, saved.id
+
+        try:
+            data, name, product_id = transaction(save, write=True)
+        except FieldErrors as error:
+            self.errors = error.errors
+            return
+        except NotFound as error:
+            return rx.toast.error(str(error))
         business.admin_change(
             self._admin_id,
             "product.update" if self.editing_id else "product.create",
@@ -266,11 +271,9 @@ class AdminUsersState(AdminState):
         self._load_users()
 
     def _load_users(self) -> None:
-        self.user_query = self._query_param("q")[:100]
+        self.user_query = self._query_param("q")
         with session_scope() as session:
-            result = users.list_users(
-                session, query=self.user_query, page=parse_quantity(self._query_param("page")) or 1
-            )
+            result = users.list_users(session, query=self.user_query, page=parse_page(self._query_param("page")))
         self.user_rows = result.items
         self.user_page, self.user_pages, self.user_total = result.page, result.pages, result.total
 
@@ -285,18 +288,17 @@ class AdminUsersState(AdminState):
     @rx.event
     @admin_only
     def search_users(self, form_data: dict):
-        return rx.redirect(_url("/admin/users", q=str(form_data.get("q", "")).strip()[:100]))
+        return rx.redirect(_url("/admin/users", q=form_fields(form_data, {"q": 100})["q"]))
 
     def _change(self, change: Callable, user_id: int, flag: bool, done: str):
+        target, flag = parse_id(user_id), flag is True
+        if target is None:
+            return rx.toast.error("We could not find that user.")
         try:
-            with session_scope() as session:
-                user = change(session, self._admin_id, int(user_id), bool(flag))
-                username = user.username
-            business.admin_change(self._admin_id, f"user.{change.__name__}", target_user_id=user.id, value=bool(flag))
+            username = transaction(lambda session: change(session, self._admin_id, target, flag).username, write=True)
         except ServiceError as error:
             return rx.toast.error(str(error))
-        except (TypeError, ValueError):
-            return rx.toast.error("We could not find that user.")
+        business.admin_change(self._admin_id, f"user.{change.__name__}", target_user_id=target, value=flag)
         self._load_users()
         return rx.toast.success(done.format(username=username))
 
@@ -329,13 +331,13 @@ class AdminOrdersState(AdminState):
     def load_orders(self):
         status = self._query_param("status")
         self.order_status_filter = status if status in ORDER_STATUSES else ""
-        self.order_search = self._query_param("q")[:100]
+        self.order_search = self._query_param("q")
         with session_scope() as session:
             result = orders.list_orders(
                 session,
                 status=self.order_status_filter,
                 search=self.order_search,
-                page=parse_quantity(self._query_param("page")) or 1,
+                page=parse_page(self._query_param("page")),
             )
         self.order_rows = result.items
         self.order_page, self.order_pages, self.order_total = result.page, result.pages, result.total
@@ -351,7 +353,7 @@ class AdminOrdersState(AdminState):
     @rx.event
     @admin_only
     def search_orders(self, form_data: dict):
-        query = str(form_data.get("q", "")).strip()[:100]
+        query = form_fields(form_data, {"q": 100})["q"]
         return rx.redirect(_url("/admin/orders", status=self.order_status_filter, q=query))
 
     @rx.event
@@ -379,7 +381,7 @@ class AdminOrderState(AdminState):
     @rx.event
     @admin_only
     def load_order(self):
-        self._load(parse_quantity(path_argument(self.router.url.path.removeprefix("/admin"), "orders")) or 0)
+        self._load(parse_id(path_argument(self.router.url.path.removeprefix("/admin"), "orders")) or 0)
 
     @rx.event
     @admin_only
@@ -388,9 +390,13 @@ class AdminOrderState(AdminState):
             return rx.toast.error("We could not find that order.")
         order_id = self.admin_order.id
         try:
-            with session_scope(write=True) as session:
-                changed = orders.change_status(session, order_id, str(to_status), self._admin_id)
-            business.admin_change(self._admin_id, "order.status", order_id=order_id, to_status=changed.status)
+            status = transaction(
+                lambda session: (
+                    orders.change_status(session, order_id, clean_text(to_status, 20), self._admin_id).status
+                ),
+                write=True,
+            )
+            business.admin_change(self._admin_id, "order.status", order_id=order_id, to_status=status)
         except ServiceError as error:
             self._load(order_id)
             return rx.toast.error(str(error))
@@ -425,7 +431,7 @@ class AdminAnalyticsState(AdminState):
     @rx.event
     @admin_only
     def load_dashboard(self):
-        days = parse_quantity(self._query_param("days")) or self.period
+        days = parse_int(self._query_param("days")) or self.period
         self.period = days if days in analytics.PERIODS else 30
         with session_scope() as session:
             kpis = analytics.kpis(session, self.period)
@@ -450,7 +456,7 @@ class AdminAnalyticsState(AdminState):
     @rx.event
     @admin_only
     def set_period(self, days: str | list[str]):
-        value = parse_quantity(days[0] if isinstance(days, list) and days else days)
+        value = parse_int(days[0] if isinstance(days, list) and days else days)
         return rx.redirect(_url("/admin", days=value if value in analytics.PERIODS else 30))
 
     @rx.event

@@ -1,70 +1,95 @@
-"""Log in, register: forms, field errors, and the guest cart merged into the account."""
+"""Log in, register: forms, field errors, and the guest cart merged into the account.
+
+Each runs in three steps so that nobody waits on anybody else: a read in a database
+thread, bcrypt in a hashing thread with no transaction open, then one short write
+transaction (the account or the login's outcome, the session, the merged cart).
+"""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 import reflex as rx
+from sqlmodel import Session
 
-from ecom_reflex.db import session_scope
+from ecom_reflex.db import transaction
+from ecom_reflex.models import User
 from ecom_reflex.observability import business
 from ecom_reflex.observability.instrumentation import bind_user
+from ecom_reflex.offload import run_db, run_hashing
 from ecom_reflex.services import auth, cart
-from ecom_reflex.services.auth import LoginStatus
+from ecom_reflex.services.auth import LoginAttempt, LoginStatus
 from ecom_reflex.services.errors import FieldErrors
-from ecom_reflex.state.cart import CartState, parse_guest_cart
+from ecom_reflex.services.passwords import hash_password
+from ecom_reflex.state.cart import CartState, parse_guest_cart, too_many_lines_notice
+from ecom_reflex.state.inputs import form_fields, password_field
 from ecom_reflex.state.session import safe_next_path
+
+REGISTRATION_FIELDS = {"username": 64, "email": 254}
 
 
 @dataclass
 class _Outcome:
     token: str = ""
+    user_id: int | None = None
     message: str = ""
     errors: dict[str, str] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
 
 
-# bcrypt takes a quarter of a second on purpose; these run in a worker thread so
-# the server keeps answering other clients meanwhile.
-def _login(username: str, password: str, guest_lines: dict[int, int]) -> _Outcome:
-    with session_scope(write=True) as session:
-        result = auth.authenticate(session, username, password)
-        if result.status is LoginStatus.SUCCESS:
-            user_id = result.user.id
-            token = auth.start_session(session, result.user)
-            notices = cart.merge_guest_cart(session, guest_lines, user_id)
-    # Counted once the transaction has committed.
-    if result.status is LoginStatus.LOCKED:
+def _start(session: Session, user_id: int, guest_lines: dict[int, int]) -> tuple[str, list[str]]:
+    """The new session's token and the merge's notices (inside the caller's write transaction)."""
+    token = auth.start_session(session, session.get(User, user_id))
+    return token, cart.merge_guest_cart(session, guest_lines, user_id)
+
+
+async def _login(username: str, password: str, guest_lines: dict[int, int]) -> _Outcome:
+    attempt: LoginAttempt = await run_db(transaction, lambda session: auth.begin_login(session, username))
+    if attempt.locked is not None:
         business.login_locked(username)
-    elif result.status is LoginStatus.FAILURE:
-        business.login_failed(username)
+        return _Outcome(message=attempt.locked.message)
+    password_ok = await run_hashing(auth.check_password, attempt, password)
+
+    def finish(session: Session) -> _Outcome:
+        result = auth.finish_login(session, attempt, password_ok)
+        if result.status is not LoginStatus.SUCCESS:
+            return _Outcome(message=result.message)
+        token, notices = _start(session, result.user.id, guest_lines)
+        return _Outcome(token=token, user_id=result.user.id, notices=notices)
+
+    outcome = await run_db(lambda: transaction(finish, write=True))
+    # Counted once the transaction has committed.
+    if outcome.token:
+        bind_user(outcome.user_id)
+        business.login_succeeded(username, outcome.user_id)
     else:
-        bind_user(user_id)
-        business.login_succeeded(username, user_id)
-        return _Outcome(token=token, notices=notices)
-    return _Outcome(message=result.message)
+        business.login_failed(username)
+    return outcome
 
 
-def _register(form: dict[str, str], guest_lines: dict[int, int]) -> _Outcome:
-    with session_scope(write=True) as session:
-        try:
-            user = auth.register(
-                session,
-                form.get("username", ""),
-                form.get("email", ""),
-                form.get("password", ""),
-                form.get("confirm", ""),
-            )
-        except FieldErrors as error:
-            return _Outcome(errors=error.errors)
+async def _register(form: dict[str, str], password: str, confirm: str, guest_lines: dict[int, int]) -> _Outcome:
+    def check(session: Session) -> tuple[str, str]:
+        return auth.check_registration(session, form["username"], form["email"], password, confirm)
+
+    try:
+        username, email = await run_db(transaction, check)
+    except FieldErrors as error:
+        return _Outcome(errors=error.errors)
+    password_hash = await run_hashing(hash_password, password)
+
+    def create(session: Session) -> _Outcome:
+        user = auth.create_account(session, username, email, password_hash)
         session.flush()
-        user_id, username = user.id, user.username
-        token = auth.start_session(session, user)
-        notices = cart.merge_guest_cart(session, guest_lines, user_id)
-    bind_user(user_id)
-    business.registered(username, user_id)
-    return _Outcome(token=token, notices=notices)
+        token, notices = _start(session, user.id, guest_lines)
+        return _Outcome(token=token, user_id=user.id, notices=notices)
+
+    try:
+        outcome = await run_db(lambda: transaction(create, write=True))
+    except FieldErrors as error:
+        return _Outcome(errors=error.errors)
+    bind_user(outcome.user_id)
+    business.registered(username, outcome.user_id)
+    return outcome
 
 
 class AuthFormState(CartState):
@@ -83,12 +108,16 @@ class AuthFormState(CartState):
         if self.logged_in:
             return rx.redirect(self.next_path)
 
-    def _finish(self, outcome: _Outcome, welcome: str):
+    def _guest_lines(self) -> tuple[dict[int, int], list[str]]:
+        lines, refused = parse_guest_cart(self.guest_cart)
+        return lines, [too_many_lines_notice(refused)] if refused else []
+
+    async def _finish(self, outcome: _Outcome, welcome: str, notices: list[str]):
         self.auth_token = outcome.token
         self.guest_cart = "{}"
-        self._load_cart()
+        await run_db(self._load_cart)
         events = [rx.redirect(self.next_path), rx.toast.success(welcome)]
-        events += [rx.toast.warning(notice) for notice in outcome.notices]
+        events += [rx.toast.warning(notice) for notice in notices + outcome.notices]
         return events
 
 
@@ -97,8 +126,8 @@ class LoginState(AuthFormState):
     async def log_in(self, form_data: dict):
         if self.submitting:
             return
-        username = str(form_data.get("username", "")).strip()
-        password = str(form_data.get("password", ""))
+        username = form_fields(form_data, {"username": 64})["username"]
+        password = password_field(form_data, "password")
         self.errors = {
             name: "Required." for name, value in (("username", username), ("password", password)) if not value
         }
@@ -107,14 +136,15 @@ class LoginState(AuthFormState):
             return
         self.submitting = True
         yield
+        guest_lines, notices = self._guest_lines()
         try:
-            outcome = await asyncio.to_thread(_login, username, password, parse_guest_cart(self.guest_cart))
+            outcome = await _login(username, password, guest_lines)
         finally:
             self.submitting = False
         if not outcome.token:
             self.form_error = outcome.message
             return
-        for event in self._finish(outcome, f"Welcome back, {username}."):
+        for event in await self._finish(outcome, f"Welcome back, {username}.", notices):
             yield event
 
 
@@ -126,13 +156,15 @@ class RegisterState(AuthFormState):
         self.errors, self.form_error = {}, ""
         self.submitting = True
         yield
-        form = {name: str(form_data.get(name, "")) for name in ("username", "email", "password", "confirm")}
+        form = form_fields(form_data, REGISTRATION_FIELDS)
+        password, confirm = password_field(form_data, "password"), password_field(form_data, "confirm")
+        guest_lines, notices = self._guest_lines()
         try:
-            outcome = await asyncio.to_thread(_register, form, parse_guest_cart(self.guest_cart))
+            outcome = await _register(form, password, confirm, guest_lines)
         finally:
             self.submitting = False
         if not outcome.token:
             self.errors = outcome.errors
             return
-        for event in self._finish(outcome, f"Welcome, {form['username'].strip()}! Your account is ready."):
+        for event in await self._finish(outcome, f"Welcome, {form['username']}! Your account is ready.", notices):
             yield event

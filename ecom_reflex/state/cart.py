@@ -7,38 +7,43 @@ import json
 import reflex as rx
 from sqlmodel import Session
 
-from ecom_reflex.db import session_scope
+from ecom_reflex.db import session_scope, transaction
 from ecom_reflex.observability import business
+from ecom_reflex.offload import in_db_thread
 from ecom_reflex.services import cart
-from ecom_reflex.services.cart import MAX_QUANTITY, CartLine, CartStore, GuestCart, UserCart
+from ecom_reflex.services.cart import MAX_LINES, MAX_QUANTITY, CartLine, CartStore, GuestCart, UserCart
 from ecom_reflex.services.errors import ServiceError
+from ecom_reflex.state.inputs import parse_count, parse_id
 from ecom_reflex.state.session import SessionState
 
 
-def parse_guest_cart(raw: str) -> dict[int, int]:
-    """The guest cart from local storage; anything malformed is dropped, never trusted."""
+def parse_guest_cart(raw: str) -> tuple[dict[int, int], int]:
+    """The guest cart from local storage, and how many lines beyond MAX_LINES were refused.
+
+    Whatever a client stored there: malformed lines are dropped, never trusted, and at
+    most MAX_LINES are kept, so a cart of 10,000 lines costs no more than one of 50.
+    """
     try:
-        data = json.loads(raw or "{}")
-    except ValueError:
-        return {}
+        data = json.loads(raw or "{}") if isinstance(raw, str) else {}
+    except (ValueError, RecursionError):
+        return {}, 0
     if not isinstance(data, dict):
-        return {}
-    lines = {}
+        return {}, 0
+    lines: dict[int, int] = {}
+    refused = 0
     for key, value in data.items():
-        try:
-            product_id, quantity = int(key), int(value)
-        except (TypeError, ValueError):
+        product_id, quantity = parse_id(key), parse_count(value, 1, MAX_QUANTITY)
+        if product_id is None or quantity is None:
             continue
-        if product_id > 0 and 1 <= quantity <= MAX_QUANTITY:
+        if len(lines) < MAX_LINES:
             lines[product_id] = quantity
-    return lines
+        else:
+            refused += 1
+    return lines, refused
 
 
-def parse_quantity(raw: object) -> int | None:
-    try:
-        return int(str(raw).strip())
-    except ValueError:
-        return None
+def too_many_lines_notice(refused: int) -> str:
+    return f"A cart holds at most {MAX_LINES} different products: {refused} more from your saved cart were left out."
 
 
 class CartState(SessionState):
@@ -54,7 +59,7 @@ class CartState(SessionState):
 
     def _store(self, session: Session) -> CartStore:
         user = self._current_user(session)
-        return UserCart(user.id) if user else GuestCart(parse_guest_cart(self.guest_cart))
+        return UserCart(user.id) if user else GuestCart(parse_guest_cart(self.guest_cart)[0])
 
     def _refresh(self, session: Session, store: CartStore) -> None:
         if isinstance(store, GuestCart):
@@ -67,61 +72,74 @@ class CartState(SessionState):
         self.cart_loaded = True
         self.cart_revision += 1
 
-    def _load_cart(self) -> None:
+    def _load_cart(self) -> str:
+        """Load the caller and the cart; a notice when a stored guest cart had to be cut down."""
+        refused = 0 if self.auth_token else parse_guest_cart(self.guest_cart)[1]
         with session_scope() as session:
             self._refresh(session, self._store(session))
+        return too_many_lines_notice(refused) if refused else ""
 
     @rx.event
+    @in_db_thread
     def load_cart(self):
         """on_load of every page: who is logged in, and the cart badge."""
-        self._load_cart()
+        if notice := self._load_cart():
+            return rx.toast.warning(notice)
 
-    def _add(self, product_id: int, quantity: int):
-        with session_scope() as session:
+    def _change(self, change):
+        """Apply `change(session, store)` to the caller's cart and show the result; a ServiceError is shown."""
+
+        def work(session: Session):
             store = self._store(session)
             try:
-                change = cart.add_item(session, store, product_id, quantity)
+                outcome = change(session, store)
             except ServiceError as error:
-                # Rules are checked before anything changes: nothing to undo.
-                return rx.toast.error(str(error))
+                outcome = error  # rules are checked before anything changes: nothing to undo
             self._refresh(session, store)
+            return outcome
+
+        # A user's cart is rows: queue for the write lock up front. A guest's is in the browser.
+        return transaction(work, write=bool(self.auth_token))
+
+    def _add(self, product_id: int, quantity: int):
+        outcome = self._change(lambda session, store: cart.add_item(session, store, product_id, quantity))
+        if isinstance(outcome, ServiceError):
+            return rx.toast.error(str(outcome))
         business.cart_addition(product_id, quantity)
-        if change.message:
-            return rx.toast.warning(change.message)
-        return rx.toast.success(f"Added {change.product_name} to your cart.")
+        if outcome.message:
+            return rx.toast.warning(outcome.message)
+        return rx.toast.success(f"Added {outcome.product_name} to your cart.")
 
     # Arguments arrive from the browser as whatever a client sends: parse, never trust.
     @rx.event
+    @in_db_thread
     def add_to_cart(self, product_id: int):
-        product = parse_quantity(product_id)
+        product = parse_id(product_id)
         if product is None:
             return rx.toast.error("This product is no longer available.")
         return self._add(product, 1)
 
     @rx.event
+    @in_db_thread
     def set_line_quantity(self, product_id: int, raw_quantity: str):
-        product, quantity = parse_quantity(product_id), parse_quantity(raw_quantity)
-        with session_scope() as session:
-            store = self._store(session)
-            message = ""
-            if product is None:
-                message = "This product is not in your cart."
-            elif quantity is None:
-                message = "Enter a whole number."
-            else:
-                try:
-                    message = cart.set_quantity(session, store, product, quantity).message
-                except ServiceError as error:
-                    message = str(error)
-            self._refresh(session, store)
+        product, quantity = parse_id(product_id), parse_count(raw_quantity, 1, MAX_QUANTITY)
+        if product is None:
+            outcome = ServiceError("This product is not in your cart.")
+            self._load_cart()
+        elif quantity is None:
+            outcome = ServiceError(f"Enter a whole number from 1 to {MAX_QUANTITY}.")
+            self._load_cart()
+        else:
+            outcome = self._change(lambda session, store: cart.set_quantity(session, store, product, quantity))
+        message = str(outcome) if isinstance(outcome, ServiceError) else outcome.message
         if message:
             return rx.toast.warning(message)
 
     @rx.event
+    @in_db_thread
     def remove_line(self, product_id: int):
-        product = parse_quantity(product_id)
-        with session_scope() as session:
-            store = self._store(session)
-            if product is not None:
-                cart.remove_item(session, store, product)
-            self._refresh(session, store)
+        product = parse_id(product_id)
+        if product is None:
+            self._load_cart()
+            return
+        self._change(lambda session, store: cart.remove_item(session, store, product))

@@ -7,16 +7,16 @@ from urllib.parse import urlencode
 import reflex as rx
 
 from ecom_reflex.db import session_scope
+from ecom_reflex.offload import in_db_thread
 from ecom_reflex.services import catalog
+from ecom_reflex.services.cart import MAX_QUANTITY
 from ecom_reflex.services.catalog import SORT_LABELS, SORTS, CategoryInfo, ProductDetail, ProductSummary
 from ecom_reflex.services.errors import NotFound
-from ecom_reflex.state.cart import CartState, parse_quantity
+from ecom_reflex.state.cart import CartState
+from ecom_reflex.state.inputs import clean_text, parse_id, parse_page
 from ecom_reflex.state.session import path_argument
 
-
-def _positive_int(raw: str | None, default: int = 1) -> int:
-    value = parse_quantity(raw or default)
-    return value if value and value > 0 else default
+MAX_SLUG_LENGTH = 80
 
 
 def listing_url(category: str = "", query: str = "", sort: str = "newest", page: int = 1) -> str:
@@ -58,11 +58,13 @@ class CatalogState(CartState):
         return listing_url(self.category, self.query, self.sort, self.page + 1)
 
     @rx.event
+    @in_db_thread
     def load_listing(self):
         """on_load of / and /category/[slug]: everything shown comes from the URL."""
         params = self.router.url.query_parameters
-        self.category = (path_argument(self.router.url.path, "category") or params.get("category", "")).strip().lower()
-        self.query = params.get("q", "").strip()[: catalog.MAX_QUERY_LENGTH]
+        slug = path_argument(self.router.url.path, "category") or params.get("category", "")
+        self.category = clean_text(slug, MAX_SLUG_LENGTH).lower()
+        self.query = clean_text(params.get("q", ""), catalog.MAX_QUERY_LENGTH)
         self.sort = params.get("sort", "newest") if params.get("sort") in SORTS else "newest"
         with session_scope() as session:
             self.categories = catalog.list_categories(session)
@@ -71,7 +73,7 @@ class CatalogState(CartState):
                 category_slug=self.category or None,
                 query=self.query,
                 sort=self.sort,
-                page=_positive_int(params.get("page")),
+                page=parse_page(params.get("page")),
             )
         self.products = result.items
         self.page, self.pages, self.match_count = result.page, result.pages, result.total
@@ -79,7 +81,7 @@ class CatalogState(CartState):
 
     @rx.event
     def search(self, form_data: dict):
-        query = str(form_data.get("q", "")).strip()[: catalog.MAX_QUERY_LENGTH]
+        query = clean_text(form_data.get("q", "") if isinstance(form_data, dict) else "", catalog.MAX_QUERY_LENGTH)
         return rx.redirect(listing_url(self.category, query, self.sort))
 
     @rx.event
@@ -95,13 +97,14 @@ class ProductState(CartState):
 
     @rx.var
     def max_quantity(self) -> int:
-        return min(self.product.stock, 99) if self.product else 0
+        return min(self.product.stock, MAX_QUANTITY) if self.product else 0
 
     @rx.event
+    @in_db_thread
     def load_product(self):
         """on_load of /product/[product_id]."""
         self.quantity = 1
-        product_id = parse_quantity(path_argument(self.router.url.path, "product"))
+        product_id = parse_id(path_argument(self.router.url.path, "product"))
         with session_scope() as session:
             try:
                 self.product = catalog.get_product(session, product_id) if product_id else None
@@ -111,10 +114,11 @@ class ProductState(CartState):
 
     @rx.event
     def step_quantity(self, delta: int):
-        step = 1 if parse_quantity(delta) == 1 else -1
+        step = 1 if delta == 1 else -1
         self.quantity = max(1, min(self.max_quantity or 1, self.quantity + step))
 
     @rx.event
+    @in_db_thread
     def add_selected(self):
         if self.product is None:
             return rx.toast.error("This product is no longer available.")

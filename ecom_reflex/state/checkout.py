@@ -6,14 +6,19 @@ import uuid
 
 import reflex as rx
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
-from ecom_reflex.db import session_scope
+from ecom_reflex.db import failure_message, failure_reason, session_scope, transaction
 from ecom_reflex.observability import business
+from ecom_reflex.offload import run_db
 from ecom_reflex.services import orders
 from ecom_reflex.services.errors import FieldErrors, ServiceError
 from ecom_reflex.services.orders import EmptyCart, OutOfStock
 from ecom_reflex.state.cart import CartState
+from ecom_reflex.state.inputs import form_fields
 from ecom_reflex.state.session import login_url
+
+SHIPPING_LENGTHS = {name: max_length for name, (_label, _required, max_length) in orders.SHIPPING_FIELDS.items()}
 
 
 class CheckoutState(CartState):
@@ -33,11 +38,12 @@ class CheckoutState(CartState):
         self.attempt_key = uuid.uuid4().hex
 
     @rx.event
-    def place_order(self, form_data: dict):
+    async def place_order(self, form_data: dict):
         if self.placing:
             return
         self.errors, self.form_error = {}, ""
-        form = {name: str(form_data.get(name, "")) for name in orders.SHIPPING_FIELDS}
+        # One character over a field's limit is enough for the "at most N characters" message.
+        form = form_fields(form_data, {name: length + 1 for name, length in SHIPPING_LENGTHS.items()})
         try:
             address = orders.validate_shipping(form)
         except FieldErrors as error:
@@ -46,12 +52,17 @@ class CheckoutState(CartState):
             return
         self.placing = True
         try:
-            placed = self._place(address)
+            placed = await run_db(self._place, address)
         except ServiceError as error:
             reason = {OutOfStock: "out_of_stock", EmptyCart: "empty_cart"}.get(type(error), "error")
             business.checkout_failed(reason, str(error))
             self.form_error = str(error)
-            self._load_cart()
+            await run_db(self._load_cart)
+            return
+        except Exception as error:  # the database failed: say what really happened, count it by its reason
+            reason = failure_reason(error)
+            business.checkout_failed(reason, type(error).__name__)
+            self.form_error = failure_message(reason)
             return
         finally:
             self.placing = False
@@ -61,24 +72,27 @@ class CheckoutState(CartState):
         order_id, total_cents, item_count, is_new = placed
         if is_new:
             business.order_placed(order_id, total_cents, item_count)
-        self._load_cart()
+        await run_db(self._load_cart)
         return rx.redirect(f"/orders/{order_id}?placed=1")
 
     def _place(self, address: orders.ShippingAddress) -> tuple[int, int, int, bool] | None:
         """(order id, total cents, items, whether this call created it), or None without a logged-in user."""
-        with session_scope(write=True) as session:
+
+        def place(session: Session) -> tuple[int, int, int, bool] | None:
             user = self._current_user(session)
             if user is None:
                 return None
-            user_id = user.id
-            try:
-                placed = orders.place_order(session, user_id, address, self.attempt_key)
-                return placed.order.id, placed.order.total_cents, placed.items, placed.created
-            except IntegrityError:
-                session.rollback()
+            placed = orders.place_order(session, user.id, address, self.attempt_key)
+            return placed.order.id, placed.order.total_cents, placed.items, placed.created
+
+        try:
+            return transaction(place, write=True)
+        except IntegrityError:
+            pass
         # A concurrent submission of this very attempt won the race (PostgreSQL): use its order.
         with session_scope() as session:
-            order = orders.find_by_idempotency_key(session, user_id, self.attempt_key)
+            user = self._current_user(session)
+            order = orders.find_by_idempotency_key(session, user.id, self.attempt_key) if user else None
         if order is None:
             raise ServiceError("Your order could not be placed; please try again.")
         return order.id, order.total_cents, 0, False

@@ -5,10 +5,12 @@ from __future__ import annotations
 import reflex as rx
 
 from ecom_reflex.db import session_scope
+from ecom_reflex.offload import in_db_thread
 from ecom_reflex.services import orders
 from ecom_reflex.services.errors import NotFound
 from ecom_reflex.services.orders import OrderDetail, OrderSummary
-from ecom_reflex.state.cart import CartState, parse_quantity
+from ecom_reflex.state.cart import CartState
+from ecom_reflex.state.inputs import parse_id, parse_page
 from ecom_reflex.state.session import login_url, path_argument
 
 
@@ -26,8 +28,9 @@ class OrdersState(CartState):
         return self.router.url.query_parameters.get("placed") == "1"
 
     @rx.event
+    @in_db_thread
     def load_orders(self):
-        page = parse_quantity(self.router.url.query_parameters.get("page", "1")) or 1
+        page = parse_page(self.router.url.query_parameters.get("page"))
         with session_scope() as session:
             user = self._current_user(session)
             if user is None:
@@ -38,9 +41,10 @@ class OrdersState(CartState):
         self.orders_loaded = True
 
     @rx.event
+    @in_db_thread
     def load_order(self):
         raw_id = path_argument(self.router.url.path, "orders")
-        order_id = parse_quantity(raw_id)
+        order_id = parse_id(raw_id)
         with session_scope() as session:
             user = self._current_user(session)
             if user is None:

@@ -3,6 +3,9 @@
 Every state that needs the caller inherits SessionState and asks `_current_user`
 inside its own database session, so a disabled user or a revoked session is
 refused at once, on the server, on every event.
+
+Handlers that touch the database run in a database thread (`ecom_reflex.offload`),
+never on the event loop; their arguments are read through `state.inputs`.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from __future__ import annotations
 import reflex as rx
 from sqlmodel import Session
 
-from ecom_reflex.db import session_scope
+from ecom_reflex.db import transaction
 from ecom_reflex.models import User
 from ecom_reflex.observability import business
 from ecom_reflex.observability.instrumentation import bind_user
+from ecom_reflex.offload import in_db_thread
 from ecom_reflex.services import auth
 
 
@@ -59,11 +63,14 @@ class SessionState(rx.State):
         self.is_admin = bool(user and user.is_admin)
 
     @rx.event
+    @in_db_thread
     def logout(self):
-        with session_scope() as session:
+        def end(session: Session) -> int | None:
             user = self._current_user(session)
             auth.end_session(session, self.auth_token)
-        business.logged_out(user.id if user else None)
+            return user.id if user else None
+
+        business.logged_out(transaction(end, write=True))
         self.auth_token = ""
         self._show_user(None)
         return [rx.redirect("/"), rx.toast.info("You are logged out.")]

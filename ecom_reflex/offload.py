@@ -1,0 +1,83 @@
+"""Blocking work off the event loop: the only place that hands event-handler work to threads.
+
+One event loop per worker serves every browser connected to it, so a handler that
+blocks the loop (a query, a wait for SQLite's write lock, bcrypt) makes every other
+shopper wait. Two thread pools per worker take that work instead:
+
+- database work (`run_db`, `@in_db_thread`): `DB_THREADS` threads, each with its own
+  connection. A thread waiting for the write lock sleeps and holds up no one else.
+- password hashing (`run_hashing`): one thread per core, at a lower CPU priority, so a
+  burst of logins queues among itself instead of taking the cores from page loads,
+  and never occupies a database thread or a connection.
+
+Work sent here runs in a copy of the caller's context: its log lines and spans
+belong to the event that sent it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from ecom_reflex.settings import get_settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Niceness of the hashing threads (Linux lets a thread have its own): page loads come first.
+HASHING_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: same priority, still bounded
+        logging.getLogger("ecom_reflex").debug("hashing threads keep the normal priority")
+
+
+@functools.cache
+def _db_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=get_settings().db_threads, thread_name_prefix="db")
+
+
+@functools.cache
+def _hashing_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(
+        max_workers=os.cpu_count() or 1, thread_name_prefix="hashing", initializer=_lower_priority
+    )
+
+
+async def _run(pool: ThreadPoolExecutor, fn: Callable[..., T], *args) -> T:
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(context.run, fn, *args))
+
+
+async def run_db(fn: Callable[..., T], *args) -> T:
+    """`fn(*args)` (database work) in a database thread."""
+    return await _run(_db_pool(), fn, *args)
+
+
+async def run_hashing(fn: Callable[..., T], *args) -> T:
+    """`fn(*args)` (bcrypt) in a hashing thread."""
+    return await _run(_hashing_pool(), fn, *args)
+
+
+def in_db_thread(handler: Callable[P, T]) -> Callable[P, T]:
+    """A plain event handler that touches the database, run whole in a database thread.
+
+    Reflex runs one event of a browser at a time and holds that browser's state until
+    the event ends, so the handler may read and set state vars from the thread.
+    """
+
+    @functools.wraps(handler)
+    async def off_the_loop(*args, **kwargs):
+        return await run_db(functools.partial(handler, *args, **kwargs))
+
+    return off_the_loop
