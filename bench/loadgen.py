@@ -90,8 +90,8 @@ class Shopper:
     async def _received(self, update: dict) -> None:
         await self.updates.put(update)
 
-    async def connect(self) -> None:
-        boot = {"name": f"{ROOT}.hydrate_and_load", "payload": {}, "router_data": router_data("/")}
+    async def connect(self, path: str = "/") -> None:
+        boot = {"name": f"{ROOT}.hydrate_and_load", "payload": {}, "router_data": router_data(path)}
         await self.client.connect(
             f"{self.url}?token={self.token}",
             socketio_path="/_event",

@@ -35,10 +35,43 @@ def table(rows: dict[str, dict[str, float]], columns: list[str]) -> str:
     return header + "\n".join(lines)
 
 
+def print_journeys(result: dict) -> None:
+    for backend in result["backends"]:
+        print(f"\n{backend['backend']}\n")
+        rows = {}
+        for level, row in backend["rows"].items():
+            steps = row["steps"]
+            rows[level] = {
+                "completed": f"{row['completed']}/{row['journeys']}",
+                "journeys_per_s": row["journeys_per_second"],
+                **{f"{step}_p50/p95_ms": f"{v['p50_ms']:.0f}/{v['p95_ms']:.0f}" for step, v in steps.items()},
+                "cpu_ms_per_journey": row["server_cpu_ms_per_journey"],
+                "write_hold_p99_ms_<=": row["hold_p99_ms_at_most"],
+                "longest_hold_ms_<=": row["longest_hold_ms_at_most"],
+            }
+        print(table(rows, list(next(iter(rows.values())))))
+        ten = backend["rows"]["10 shoppers"]
+        print(
+            f"\nregister p95 @10 / p50 @1: {ten['register_p95_vs_1_shopper_p50']:.2f} (target <= 6); "
+            f"login: {ten['login_p95_vs_1_shopper_p50']:.2f} (target <= 6)"
+        )
+        iso = backend["isolation"]
+        print(
+            f"browse p95 alone {iso['browse_p95_ms_alone']:.1f} ms, with 10 journeys "
+            f"{iso['browse_p95_ms_with_10_journeys']:.1f} ms: {iso['ratio']:.2f}x (target <= 1.5)"
+        )
+        browse = backend["browse_at_10"]
+        print(
+            f"browse at 10 shoppers: {browse['events_per_second']:.0f} events/s, "
+            f"{browse['server_cpu_ms_per_event']:.2f} ms server CPU per event; profile: {browse['profile']}"
+        )
+
+
 def main() -> None:
-    from bench import catalogue, contention, latency, memory, overhead
+    from bench import catalogue, contention, journeys, latency, memory, overhead
 
     benchmarks = {
+        "journeys": journeys.run,
         "latency": latency.run,
         "overhead": overhead.run,
         "catalogue": catalogue.run,
@@ -56,7 +89,9 @@ def main() -> None:
         result = {"benchmark": name, "machine": machine(), **benchmark()}
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         print(f"\n### {name}\n")
-        if name == "latency":
+        if name == "journeys":
+            print_journeys(result)
+        elif name == "latency":
             print(table(result["rows"], ["per_second", "p50_ms", "p95_ms", "p99_ms", "p95_vs_1_shopper", "errors"]))
         elif name == "overhead":
             print(table(result["rows"], ["events_per_second", "p50_ms", "p95_ms", "p99_ms", "server_cpu_ms_per_event"]))

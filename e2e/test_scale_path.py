@@ -15,15 +15,18 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis as redis_client
 from playwright.sync_api import Browser, expect
 
+from bench.journeys import run_journeys
 from e2e.conftest import ARTIFACTS
 from e2e.helpers import cart_count, unique_name
+from e2e.test_concurrency import SHOPPERS, assert_all_completed, in_own_loop
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
-from tests.servers import ShopProcess, free_port, start_postgres, start_redis
+from tests.servers import PostgresServer, ShopProcess, free_port, start_postgres, start_redis
 
 COPY_IGNORE = shutil.ignore_patterns(
     ".venv", ".web", ".git", ".tools", "data", "logs", "artifacts", "__pycache__", ".pytest_cache", ".metrics",
@@ -32,9 +35,14 @@ COPY_IGNORE = shutil.ignore_patterns(
 
 
 class ScaleShop(ShopProcess):
-    def __init__(self, root: Path, env: dict, log_path: Path, redis_url: str):
+    def __init__(self, root: Path, env: dict, log_path: Path, redis_url: str, postgres: PostgresServer):
         super().__init__(root, env, log_path, healthy={"status": "ok", "database": "ok", "redis": "ok"})
         self.redis_url = redis_url
+        self.postgres = postgres
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        with psycopg.connect(self.postgres.url("shop").replace("+psycopg", "")) as connection:
+            return connection.execute(sql, params).fetchall()
 
     def log_lines(self) -> list[dict]:
         path = self.root / "logs" / "app.json.log"
@@ -65,7 +73,7 @@ def scale_shop():
     )
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)
-    shop = ScaleShop(root, env, ARTIFACTS / "scale-server.log", redis_url=redis.url)
+    shop = ScaleShop(root, env, ARTIFACTS / "scale-server.log", redis_url=redis.url, postgres=postgres)
     shop.log_path.parent.mkdir(parents=True, exist_ok=True)
     shop.log_path.write_text("")
     try:
@@ -135,3 +143,14 @@ def test_journey_on_postgres_redis_and_two_workers_survives_a_restart(browser: B
     # Log lines say which worker served them.
     placed = [line for line in scale_shop.log_lines() if line.get("action") == "order_placed"]
     assert len(placed) == 1 and isinstance(placed[0]["pid"], int)
+
+
+def test_ten_shoppers_at_once_on_postgres_redis_and_two_workers(scale_shop: ScaleShop):
+    before = dict(scale_shop.query("SELECT id, stock FROM products"))
+    result = in_own_loop(run_journeys(scale_shop.url, SHOPPERS, journeys_each=1, seed=21))
+    after = dict(scale_shop.query("SELECT id, stock FROM products"))
+    orders = scale_shop.query(
+        "SELECT count(*) FROM orders JOIN users ON users.id = orders.user_id WHERE users.username = ANY(%s)",
+        result.usernames,
+    )[0][0]
+    assert_all_completed(result, orders, before, after)

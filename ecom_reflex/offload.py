@@ -10,8 +10,8 @@ shopper wait. Two thread pools per worker take that work instead:
   burst of logins queues among itself instead of taking the cores from page loads,
   and never occupies a database thread or a connection.
 
-Work sent here runs in a copy of the caller's context: its log lines and spans
-belong to the event that sent it.
+Work sent here runs in a copy of the caller's context, copied back when it ends: its
+log lines and spans belong to the event that sent it, and a user it bound stays bound.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ecom_reflex.settings import get_settings
 P = ParamSpec("P")
 T = TypeVar("T")
 
+_UNSET = object()
 # Niceness of the hashing threads (Linux lets a thread have its own): page loads come first.
 HASHING_NICENESS = 10
 
@@ -56,7 +57,13 @@ def _hashing_pool() -> ThreadPoolExecutor:
 
 async def _run(pool: ThreadPoolExecutor, fn: Callable[..., T], *args) -> T:
     context = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(context.run, fn, *args))
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(context.run, fn, *args))
+    finally:
+        # What the work bound for the rest of the event (the caller's user id for log lines) comes back.
+        for var, value in context.items():
+            if var.get(_UNSET) is not value:
+                var.set(value)
 
 
 async def run_db(fn: Callable[..., T], *args) -> T:

@@ -1,0 +1,65 @@
+"""Whatever a client sends is bounded before any work: ids, counts, text, forms, guest carts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ecom_reflex.services.cart import MAX_LINES
+from ecom_reflex.state.cart import parse_guest_cart
+from ecom_reflex.state.inputs import clean_text, form_fields, parse_count, parse_id, parse_page, password_field
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (7, 7), ("7", 7), (" 12 ", 12), (2**63 - 1, 2**63 - 1),
+        (2**63, None), (10**30, None), ("9" * 19, None), ("9" * 400, None), ("99999999999999999999", None),
+        (0, None), (-3, None), ("-3", None), ("1e3", None), ("3.0", None), (3.0, None), (True, None),
+        (None, None), ([], None), ({"id": 1}, None), ("", None), ("١٢", None), ("1\x00", None),
+    ],
+)  # fmt: skip
+def test_an_id_is_a_positive_64_bit_number_or_nothing(raw, expected):
+    assert parse_id(raw) == expected
+
+
+def test_counts_and_pages_stay_in_their_range():
+    assert parse_count("5", 1, 99) == 5
+    assert parse_count("100", 1, 99) is None
+    assert parse_count("0", 1, 99) is None
+    assert parse_page("10000000000000000000000") == 1
+    assert parse_page("-2") == 1
+    assert parse_page("3") == 3
+
+
+def test_text_loses_control_characters_and_is_cut_to_length():
+    assert clean_text("  caf\x00e\x07 \n latte\t ") == "cafe   latte"
+    assert clean_text("a" * 10_000, 5) == "aaaaa"
+    assert clean_text("para 1\n\npara 2\x00", 100, multiline=True) == "para 1\n\npara 2"
+    assert clean_text({"not": "text"}) == ""
+    assert clean_text(None) == ""
+
+
+def test_a_form_is_its_known_fields_whatever_was_sent():
+    assert form_fields(["not", "a", "dict"], {"q": 10}) == {"q": ""}
+    assert form_fields({"q": "x" * 50, "evil": "y"}, {"q": 10}) == {"q": "x" * 10}
+    assert password_field({"password": "  spaced  "}, "password") == "  spaced  "
+    assert password_field({"password": 12345678}, "password") == ""
+    assert len(password_field({"password": "p" * 100_000}, "password")) == 1024
+
+
+def test_a_huge_guest_cart_keeps_fifty_lines_and_counts_the_rest():
+    raw = json.dumps({str(n): 1 for n in range(1, 10_001)})
+    lines, refused = parse_guest_cart(raw)
+    assert len(lines) == MAX_LINES and refused == 10_000 - MAX_LINES
+    assert list(lines) == list(range(1, MAX_LINES + 1))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "null", "[1,2]", "{", '{"1": "many"}', '{"abc": 1}', '{"1": 0}', '{"1": 1000}', '{"99999999999999999999": 1}',
+     "[" * 100_000 + "]" * 100_000],
+)  # fmt: skip
+def test_malformed_guest_carts_are_dropped_not_trusted(raw):
+    assert parse_guest_cart(raw) == ({}, 0)
