@@ -59,7 +59,7 @@ def parts(raw: str) -> dict[str, float]:
     return result
 
 
-def profile(server: ShopProcess, shoppers: int, seconds: int) -> dict:
+def profile(server: ShopProcess, shoppers: int, seconds: int, checkout_share: float = 0.2) -> dict:
     """Profile `server` while `shoppers` load it for `seconds`; {"parts": ...} or {"skipped": why}."""
     py_spy = _py_spy()
     if py_spy is None:
@@ -69,7 +69,7 @@ def profile(server: ShopProcess, shoppers: int, seconds: int) -> dict:
                "--nonblocking", "--rate", str(RATE_HZ), "--duration", str(seconds), "--format", "raw",
                "--output", str(output)]  # fmt: skip
     spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    asyncio.run(load(server.url, shoppers, seconds, checkout_share=0.2, pause_s=0.0, live=False))
+    asyncio.run(load(server.url, shoppers, seconds, checkout_share=checkout_share, pause_s=0.0, live=False))
     _, errors = spy.communicate(timeout=60)
     if spy.returncode != 0 or not output.exists():
         # e.g. no ptrace permission in a locked-down container

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import reflex as rx
 from sqlmodel import Session
@@ -15,6 +16,8 @@ from ecom_reflex.services.cart import MAX_LINES, MAX_QUANTITY, CartLine, CartSto
 from ecom_reflex.services.errors import ServiceError
 from ecom_reflex.state.inputs import parse_count, parse_id
 from ecom_reflex.state.session import SessionState
+
+logger = logging.getLogger("ecom_reflex.inputs")
 
 
 def parse_guest_cart(raw: str) -> tuple[dict[int, int], int]:
@@ -77,7 +80,10 @@ class CartState(SessionState):
         refused = 0 if self.auth_token else parse_guest_cart(self.guest_cart)[1]
         with session_scope() as session:
             self._refresh(session, self._store(session))
-        return too_many_lines_notice(refused) if refused else ""
+        if not refused:
+            return ""
+        logger.warning("guest cart cut to %d lines", MAX_LINES, extra={"refused_lines": refused})
+        return too_many_lines_notice(refused)
 
     @rx.event
     @in_db_thread
