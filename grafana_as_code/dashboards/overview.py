@@ -121,6 +121,43 @@ def build():
         )
     )
 
+    grid.row("Database: queueing writers")
+    grid.add(
+        _series(
+            "Write-lock hold p50 / p99",
+            "s",
+            *[
+                promql(
+                    f"histogram_quantile({q}, sum by (le) "
+                    f"(rate(db_write_transaction_seconds_bucket{{{SHOP_SELECTOR}}}[$__rate_interval])))",
+                    f"p{round(q * 100)}",
+                    ref=i,
+                )
+                for i, q in enumerate((0.5, 0.99))
+            ],
+        )
+    )
+    grid.add(
+        _series(
+            "Transactions retried by reason",
+            "short",
+            promql(
+                f"sum by (reason) (increase(db_transaction_retries_total{{{SHOP_SELECTOR}}}[$__rate_interval]))",
+                "{{reason}}",
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Failed events by what failed",
+            "short",
+            promql(
+                f"sum by (reason) (increase(reflex_event_failures_total{{{SHOP_SELECTOR}}}[$__rate_interval]))",
+                "{{reason}}",
+            ),
+        )
+    )
+
     grid.row("Business")
     for title, expr, unit, description in BUSINESS_KPIS:
         grid.add(_kpi(title, expr, unit, description), width=6, height=5)
