@@ -69,7 +69,7 @@ LOW_STOCK_PRODUCTS = Gauge(
 )
 APP_INFO = Info("ecommerce_app", "The running shop.")
 
-WRITE_TRANSACTION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+WRITE_TRANSACTION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 DB_WRITE_TRANSACTION = Histogram(
     "db_write_transaction_seconds",
     "How long a write transaction held the write lock (SQLite) or stayed open (PostgreSQL), BEGIN to end.",
