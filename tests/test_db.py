@@ -121,3 +121,35 @@ def test_work_that_fails_for_another_reason_is_not_retried(migrated_sqlite):
     with pytest.raises(ValueError):
         db.transaction(work, write=True)
     assert len(calls) == 1
+
+
+def test_postgres_lock_timeouts_are_retried_until_the_lock_is_free(postgres, postgres_database):
+    """A PostgreSQL transaction that gave up waiting for a row lock (55P03) is run again, not failed."""
+    import psycopg
+    from sqlalchemy import text
+
+    from ecom_reflex import db
+    from ecom_reflex.models import Category
+
+    with session_scope() as session:
+        session.add(Category(name="Contended", slug="contended"))
+    holder = psycopg.connect(postgres.url(postgres_database).replace("+psycopg", ""))
+    holder.execute("SELECT * FROM categories WHERE slug = 'contended' FOR UPDATE")  # opens a transaction
+    retries_before = _count("db_transaction_retries_total", reason="busy")
+    calls = []
+
+    def rename(session) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            holder.rollback()  # the other writer finishes while we wait for our retry
+        session.execute(text("SET LOCAL lock_timeout = '100ms'"))
+        session.execute(text("UPDATE categories SET name = 'Renamed' WHERE slug = 'contended'"))
+
+    try:
+        db.transaction(rename, write=True)
+    finally:
+        holder.close()
+    assert len(calls) == 2
+    assert _count("db_transaction_retries_total", reason="busy") == retries_before + 1
+    with session_scope() as session:
+        assert session.exec(select(Category).where(Category.slug == "contended")).one().name == "Renamed"
