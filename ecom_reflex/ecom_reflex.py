@@ -12,8 +12,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecom_reflex.components.layout import SHOP_NAME
 from ecom_reflex.db import check_database, check_redis, failure_message, failure_reason
+from ecom_reflex.lifespan import lifespan
 from ecom_reflex.observability.alerts import alerts_webhook
-from ecom_reflex.observability.instrumentation import event_exception_handler, lifespan, observe_requests
+from ecom_reflex.observability.instrumentation import event_exception_handler, observe_requests
 from ecom_reflex.observability.metrics import metrics_endpoint
 from ecom_reflex.pages import auth, cart, checkout, home, not_found, orders, product
 from ecom_reflex.pages.admin import dashboard as admin_dashboard

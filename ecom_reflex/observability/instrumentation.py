@@ -1,24 +1,26 @@
-"""Where observability plugs into the app: ASGI middleware, the event error handler, the lifespan.
+"""Where observability plugs into the app: ASGI middleware, the event error handler, start and stop.
 
-ecom_reflex.py wires these in; nothing else needs to know how.
+ecom_reflex.py and lifespan.py wire these in; nothing else needs to know how. Like the
+rest of observability/, this module receives values (settings, an engine, an exception
+and what failed) and imports no service, state or database module.
 """
 
-import asyncio
-import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
 
 import reflex as rx
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode
 from reflex.event import EventSpec
+from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecom_reflex.observability import metrics
 from ecom_reflex.observability.logging import configure_logging, current_user_id
 from ecom_reflex.observability.tracing import configure_tracing, current_trace_id
+from ecom_reflex.settings import Settings
 
 logger = logging.getLogger("ecom_reflex.events")
 access_logger = logging.getLogger("ecom_reflex.access")
@@ -110,33 +112,8 @@ def bind_user(user_id: int | None) -> None:
     current_user_id.set(user_id)
 
 
-async def _refresh_low_stock(interval_s: float) -> None:
-    from ecom_reflex.db import session_scope
-    from ecom_reflex.services.analytics import low_stock_count
-
-    def count() -> int:
-        with session_scope() as session:
-            return low_stock_count(session)
-
-    while True:
-        try:
-            metrics.LOW_STOCK_PRODUCTS.set(await asyncio.to_thread(count))
-        except Exception:  # a database hiccup must not end the task
-            logger.warning("could not refresh ecommerce_low_stock_products", exc_info=True)
-        await asyncio.sleep(interval_s)
-
-
-@contextlib.asynccontextmanager
-async def lifespan() -> AsyncIterator[None]:
-    """Per worker process: logging, tracing and metrics up before the first event; spans flushed at the end."""
-    from ecom_reflex.db import get_engine
-    from ecom_reflex.settings import get_settings
-
-    settings = get_settings()
-    if not settings.observability:
-        logging.getLogger("ecom_reflex").warning("observability is off (OBSERVABILITY=false)")
-        yield
-        return
+def start_observability(settings: Settings, engine: Engine) -> TracerProvider:
+    """Per worker process, before the first event: JSON logging, the metrics' first values, tracing."""
     configure_logging(
         settings.service_name,
         settings.log_level,
@@ -145,21 +122,17 @@ async def lifespan() -> AsyncIterator[None]:
         backups=settings.log_file_backups,
     )
     metrics.initialise(settings.service_name, settings.environment)
-    provider = configure_tracing(
+    return configure_tracing(
         service_name=settings.service_name,
         environment=settings.environment,
         endpoint=settings.otel_exporter_otlp_endpoint,
         protocol=settings.otel_exporter_otlp_protocol,
-        engine=get_engine(),
+        engine=engine,
     )
-    refresher = asyncio.create_task(_refresh_low_stock(settings.low_stock_refresh_seconds), name="low-stock")
-    logging.getLogger("ecom_reflex").info("shop started", extra={"version": metrics.__version__})
-    try:
-        yield
-    finally:
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
-        provider.shutdown()
-        if metrics.MULTIPROCESS:
-            metrics.mark_process_dead(os.getpid())
+
+
+def stop_observability(provider: TracerProvider) -> None:
+    """A worker is leaving: its spans are flushed, its live gauges stop counting."""
+    provider.shutdown()
+    if metrics.MULTIPROCESS:
+        metrics.mark_process_dead(os.getpid())

@@ -115,6 +115,10 @@ def observe_http(method: str, route: str, status: int, seconds: float, trace_id:
     )
 
 
+def set_low_stock_products(count: int) -> None:
+    LOW_STOCK_PRODUCTS.set(count)
+
+
 def observe_write_transaction(seconds: float) -> None:
     DB_WRITE_TRANSACTION.observe(seconds)
 
