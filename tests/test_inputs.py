@@ -63,3 +63,47 @@ def test_a_huge_guest_cart_keeps_fifty_lines_and_counts_the_rest():
 )  # fmt: skip
 def test_malformed_guest_carts_are_dropped_not_trusted(raw):
     assert parse_guest_cart(raw) == ({}, 0)
+
+
+def _state(cls):
+    from reflex.state import State
+
+    root = State(_reflex_internal_init=True)
+    return root.get_substate(cls.get_full_name().split("."))
+
+
+def _run(handler, state, *args):
+    import asyncio
+    import inspect
+
+    result = handler(state, *args)
+    if inspect.isasyncgen(result):
+
+        async def drain():
+            async for _ in result:
+                pass
+
+        return asyncio.run(drain())
+    return asyncio.run(result) if inspect.isawaitable(result) else result
+
+
+def test_an_over_long_field_is_refused_with_a_message_never_stored_cut():
+    from ecom_reflex.state.checkout import CheckoutState
+
+    state = _state(CheckoutState)
+    form = {"name": "N" * 150, "line1": "1 Long St", "city": "C", "postal_code": "1000", "country": "X" * 70}
+    _run(CheckoutState.event_handlers["place_order"].fn, state, form)
+    assert state.errors == {"name": "Full name must be at most 120 characters.",
+                            "country": "Country must be at most 60 characters."}  # fmt: skip
+
+
+def test_an_over_long_email_is_refused_not_cut_to_a_valid_one(migrated_sqlite):
+    import asyncio
+
+    from ecom_reflex.state import auth as auth_state
+
+    email = "a" * 250 + "@example.com"  # cut to 254 characters it would look valid
+    outcome = asyncio.run(
+        auth_state._register({"username": "longmail", "email": email}, "Long-pass-1", "Long-pass-1", {})
+    )
+    assert not outcome.token and "email" in outcome.errors

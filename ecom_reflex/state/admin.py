@@ -161,8 +161,9 @@ class AdminProductsState(AdminState):
         return rx.toast.success(f"{name} was deleted.")
 
 
-# Field: the most characters read (one more than products.py accepts, so the length message shows).
-PRODUCT_FIELDS = {"name": 121, "description": 4001, "price": 32, "stock": 32, "category_id": 32}
+# Field: the most characters read. Generous on purpose: products.validate_product_form judges
+# the length (after folding white space) and says so; this only bounds the work.
+PRODUCT_FIELDS = {"name": 1_000, "description": 20_000, "price": 64, "stock": 64, "category_id": 64}
 
 
 class AdminProductFormState(AdminState):

@@ -25,7 +25,8 @@ from ecom_reflex.state.cart import CartState, parse_guest_cart, too_many_lines_n
 from ecom_reflex.state.inputs import form_fields, password_field
 from ecom_reflex.state.session import safe_next_path
 
-REGISTRATION_FIELDS = {"username": 64, "email": 254}
+# The most characters read: more than validate_registration accepts, so it judges and says so.
+REGISTRATION_FIELDS = {"username": 256, "email": 1_024}
 
 
 @dataclass

@@ -65,7 +65,11 @@ def clean_text(raw: object, max_length: int = DEFAULT_TEXT_LENGTH, *, multiline:
 
 
 def form_fields(form_data: object, lengths: dict[str, int], multiline: frozenset[str] = frozenset()) -> dict[str, str]:
-    """The named fields of a submitted form as clean text (missing ones ""), whatever else was sent."""
+    """The named fields of a submitted form as clean text (missing ones ""), whatever else was sent.
+
+    `lengths` bounds the work, it does not validate: give more than the field accepts, so the
+    validator sees an over-long value and says so instead of storing a cut one.
+    """
     data = form_data if isinstance(form_data, dict) else {}
     return {
         name: clean_text(data.get(name, ""), length, multiline=name in multiline) for name, length in lengths.items()
