@@ -103,7 +103,6 @@ def test_an_over_long_email_is_refused_not_cut_to_a_valid_one(migrated_sqlite):
     from ecom_reflex.state import auth as auth_state
 
     email = "a" * 250 + "@example.com"  # cut to 254 characters it would look valid
-    outcome = asyncio.run(
-        auth_state._register({"username": "longmail", "email": email}, "Long-pass-1", "Long-pass-1", {})
-    )
+    form = form_fields({"username": "longmail", "email": email}, auth_state.REGISTRATION_FIELDS)
+    outcome = asyncio.run(auth_state._register(form, "Long-pass-1", "Long-pass-1", {}))
     assert not outcome.token and "email" in outcome.errors
