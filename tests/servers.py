@@ -178,8 +178,9 @@ class ShopProcess:
         """The shop's processes (the reflex CLI and its server workers)."""
         if self.process is None:
             return []
-        listing = subprocess.run(["ps", "-o", "pid=", "-g", str(self.process.pid)], capture_output=True, text=True)
-        return [int(pid) for pid in listing.stdout.split()]
+        listing = subprocess.run(["ps", "-e", "-o", "pid=,pgid="], capture_output=True, text=True)
+        rows = (line.split() for line in listing.stdout.splitlines())
+        return [int(pid) for pid, group in rows if int(group) == self.process.pid]
 
     def _healthy(self) -> bool:
         try:
