@@ -32,8 +32,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _UNSET = object()
-# Niceness of the hashing threads (Linux lets a thread have its own): page loads come first.
-HASHING_NICENESS = 10
+# Niceness of the hashing threads (Linux lets a thread have its own): the lowest, so page loads
+# and every other event come first and hashing takes the CPU they leave.
+HASHING_NICENESS = 19
 
 
 def _lower_priority() -> None:
