@@ -135,16 +135,16 @@ class AdminProductsState(AdminState):
     @rx.event
     @admin_only
     def set_product_active(self, product_id: int, active: bool):
-        target = parse_id(product_id)
+        target, on_sale = parse_id(product_id), active is True
         try:
             if target is None:
                 raise NotFound("no such product")
-            name = transaction(lambda session: products.set_active(session, target, active is True).name, write=True)
+            name = transaction(lambda session: products.set_active(session, target, on_sale).name, write=True)
         except NotFound:
             return rx.toast.error("We could not find that product.")
-        business.admin_change(self._admin_id, "product.set_active", product_id=target, active=active is True)
+        business.admin_change(self._admin_id, "product.set_active", product_id=target, active=on_sale)
         self._load_products()
-        return rx.toast.success(f"{name} is {'back on sale' if active else 'hidden from the shop'}.")
+        return rx.toast.success(f"{name} is {'back on sale' if on_sale else 'hidden from the shop'}.")
 
     @rx.event
     @admin_only
@@ -402,7 +402,7 @@ class AdminOrderState(AdminState):
             self._load(order_id)
             return rx.toast.error(str(error))
         self._load(order_id)
-        return rx.toast.success(f"Order #{self.admin_order.number} is now {to_status}.")
+        return rx.toast.success(f"Order #{self.admin_order.number} is now {status}.")
 
 
 STATUS_CHART_COLORS = {
