@@ -22,7 +22,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
@@ -77,7 +77,7 @@ async def run_hashing(fn: Callable[..., T], *args) -> T:
     return await _run(_hashing_pool(), fn, *args)
 
 
-def in_db_thread(handler: Callable[P, T]) -> Callable[P, T]:
+def in_db_thread(handler: Callable[P, T]) -> Callable[P, Awaitable[T]]:
     """A plain event handler that touches the database, run whole in a database thread.
 
     Reflex runs one event of a browser at a time and holds that browser's state until

@@ -71,7 +71,7 @@ def test_merging_a_guest_cart_costs_the_same_for_1_or_50_lines(session):
         session.commit()
         with counted() as statements, session_scope(write=True) as scoped:
             cart.merge_guest_cart(scoped, {p.id: 1 for p in products[:lines]}, user.id)
-        return len([s for s in statements if not s.lstrip().upper().startswith(("INSERT", "UPDATE"))])
+        return len(statements)
 
     assert statements_for(1) == statements_for(50)
     with session_scope() as scoped:

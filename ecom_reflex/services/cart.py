@@ -6,10 +6,11 @@ a user's cart is rows in cart_items. Both go through the same rules via CartStor
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert, update
 from sqlmodel import Session, select
 
 from ecom_reflex.models import CartItem, Product
@@ -101,13 +102,23 @@ class CartView:
         return bool(self.lines) and all(line.available for line in self.lines)
 
 
-def _sellable_product(session: Session, product_id: int) -> Product:
-    product = session.get(Product, product_id)
+def _sellable(product: Product | None) -> Product:
+    """`product`, if it can go into a cart; otherwise a ServiceError saying why not."""
     if product is None or not product.is_active:
         raise ServiceError("This product is no longer available.")
     if product.stock <= 0:
         raise ServiceError(f"{product.name} is out of stock.")
     return product
+
+
+def _sellable_product(session: Session, product_id: int) -> Product:
+    return _sellable(session.get(Product, product_id))
+
+
+def _check_room(lines: Collection[int], product_id: int) -> None:
+    """A ServiceError when `product_id` would be one line too many."""
+    if product_id not in lines and len(lines) >= MAX_LINES:
+        raise ServiceError(f"Your cart already holds {MAX_LINES} different products. Check out or remove some first.")
 
 
 def _capped(product: Product, wanted: int) -> CartChange:
@@ -124,8 +135,7 @@ def add_item(session: Session, store: CartStore, product_id: int, quantity: int 
         raise ServiceError(f"Quantity must be between 1 and {MAX_QUANTITY}.")
     product = _sellable_product(session, product_id)
     current = store.quantities(session)
-    if product_id not in current and len(current) >= MAX_LINES:
-        raise ServiceError(f"Your cart already holds {MAX_LINES} different products. Check out or remove some first.")
+    _check_room(current, product_id)
     change = _capped(product, current.get(product_id, 0) + quantity)
     store.set_quantity(session, product_id, change.quantity)
     return change
@@ -182,35 +192,46 @@ def merge_guest_cart(session: Session, guest_lines: dict[int, int], user_id: int
     """Add a guest's lines to the user's cart (quantities add, capped by stock); returns notices.
 
     Bounded whatever the guest cart holds: at most MAX_LINES lines are looked at, with one
-    query for their products, one for the cart and one flush, and at most MAX_NOTICES
-    notices come back (the rest summed up in one).
+    query for their products, one for the cart, one INSERT and one UPDATE (each of them
+    for every line at once), and at most MAX_NOTICES notices come back (the rest summed
+    up in one).
     """
     wanted = dict(list(guest_lines.items())[:MAX_LINES])
     if not wanted:
         return []
-    items = {item.product_id: item for item in session.exec(select(CartItem).where(CartItem.user_id == user_id)).all()}
+    rows = session.exec(
+        select(CartItem.id, CartItem.product_id, CartItem.quantity).where(CartItem.user_id == user_id)
+    ).all()
+    stored = {product_id: (item_id, quantity) for item_id, product_id, quantity in rows}
+    quantities = {product_id: quantity for product_id, (_, quantity) in stored.items()}
     products = {product.id: product for product in session.exec(select(Product).where(Product.id.in_(wanted))).all()}
     notices: list[str] = []
     for product_id, quantity in wanted.items():
-        product = products.get(product_id)
-        if product is None or not product.is_active:
-            notices.append("A product from your cart is no longer available.")
+        # The same rules as add_item, over rows loaded once for every line.
+        try:
+            product = _sellable(products.get(product_id))
+            _check_room(quantities, product_id)
+        except ServiceError as error:
+            notices.append(str(error))
             continue
-        if product.stock <= 0:
-            notices.append(f"{product.name} is out of stock.")
-            continue
-        item = items.get(product_id)
-        if item is None and len(items) >= MAX_LINES:
-            notices.append(f"Your cart holds {MAX_LINES} different products; {product.name} was not added.")
-            continue
-        change = _capped(product, (item.quantity if item else 0) + max(1, min(quantity, MAX_QUANTITY)))
+        change = _capped(product, quantities.get(product_id, 0) + max(1, min(quantity, MAX_QUANTITY)))
         if change.message:
             notices.append(change.message)
-        if item is None:
-            items[product_id] = item = CartItem(user_id=user_id, product_id=product_id, quantity=change.quantity)
-        item.quantity = change.quantity
-        session.add(item)
-    session.flush()
+        quantities[product_id] = change.quantity
+    added = [
+        {"user_id": user_id, "product_id": product_id, "quantity": quantity}
+        for product_id, quantity in quantities.items()
+        if product_id not in stored
+    ]
+    changed = [
+        {"id": stored[product_id][0], "quantity": quantity}
+        for product_id, quantity in quantities.items()
+        if product_id in stored and quantity != stored[product_id][1]
+    ]
+    if added:
+        session.execute(insert(CartItem), added)
+    if changed:
+        session.execute(update(CartItem), changed)
     if len(notices) > MAX_NOTICES:
         notices = [f"{len(notices)} products from your cart could not be added as they were (sold out or gone)."]
     return notices

@@ -21,7 +21,7 @@ from ecom_reflex.services import auth, cart
 from ecom_reflex.services.auth import LoginAttempt, LoginStatus
 from ecom_reflex.services.errors import FieldErrors
 from ecom_reflex.services.passwords import hash_password
-from ecom_reflex.state.cart import CartState, parse_guest_cart, too_many_lines_notice
+from ecom_reflex.state.cart import CartState
 from ecom_reflex.state.inputs import form_fields, password_field
 from ecom_reflex.state.session import safe_next_path
 
@@ -109,16 +109,12 @@ class AuthFormState(CartState):
         if self.logged_in:
             return rx.redirect(self.next_path)
 
-    def _guest_lines(self) -> tuple[dict[int, int], list[str]]:
-        lines, refused = parse_guest_cart(self.guest_cart)
-        return lines, [too_many_lines_notice(refused)] if refused else []
-
-    async def _finish(self, outcome: _Outcome, welcome: str, notices: list[str]):
+    async def _finish(self, outcome: _Outcome, welcome: str, notice: str):
         self.auth_token = outcome.token
         self.guest_cart = "{}"
         await run_db(self._load_cart)
         events = [rx.redirect(self.next_path), rx.toast.success(welcome)]
-        events += [rx.toast.warning(notice) for notice in notices + outcome.notices]
+        events += [rx.toast.warning(text) for text in [notice, *outcome.notices] if text]
         return events
 
 
@@ -137,7 +133,7 @@ class LoginState(AuthFormState):
             return
         self.submitting = True
         yield
-        guest_lines, notices = self._guest_lines()
+        guest_lines, notice = self._guest_lines()
         try:
             outcome = await _login(username, password, guest_lines)
         finally:
@@ -145,7 +141,7 @@ class LoginState(AuthFormState):
         if not outcome.token:
             self.form_error = outcome.message
             return
-        for event in await self._finish(outcome, f"Welcome back, {username}.", notices):
+        for event in await self._finish(outcome, f"Welcome back, {username}.", notice):
             yield event
 
 
@@ -159,7 +155,7 @@ class RegisterState(AuthFormState):
         yield
         form = form_fields(form_data, REGISTRATION_FIELDS)
         password, confirm = password_field(form_data, "password"), password_field(form_data, "confirm")
-        guest_lines, notices = self._guest_lines()
+        guest_lines, notice = self._guest_lines()
         try:
             outcome = await _register(form, password, confirm, guest_lines)
         finally:
@@ -167,5 +163,5 @@ class RegisterState(AuthFormState):
         if not outcome.token:
             self.errors = outcome.errors
             return
-        for event in await self._finish(outcome, f"Welcome, {form['username']}! Your account is ready.", notices):
+        for event in await self._finish(outcome, f"Welcome, {form['username']}! Your account is ready.", notice):
             yield event

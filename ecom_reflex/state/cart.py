@@ -60,9 +60,21 @@ class CartState(SessionState):
     # capped entry is replaced by the stored quantity.
     cart_revision: int = 0
 
-    def _store(self, session: Session) -> CartStore:
+    def _guest_lines(self) -> tuple[dict[int, int], str]:
+        """The guest cart's lines, and a notice (logged too) when lines beyond MAX_LINES were left out."""
+        lines, refused = parse_guest_cart(self.guest_cart)
+        if not refused:
+            return lines, ""
+        logger.warning("guest cart cut to %d lines", MAX_LINES, extra={"refused_lines": refused})
+        return lines, too_many_lines_notice(refused)
+
+    def _store(self, session: Session) -> tuple[CartStore, str]:
+        """The caller's cart, and a notice when a guest cart had to be cut down."""
         user = self._current_user(session)
-        return UserCart(user.id) if user else GuestCart(parse_guest_cart(self.guest_cart)[0])
+        if user is not None:
+            return UserCart(user.id), ""
+        lines, notice = self._guest_lines()
+        return GuestCart(lines), notice
 
     def _refresh(self, session: Session, store: CartStore) -> None:
         if isinstance(store, GuestCart):
@@ -77,13 +89,10 @@ class CartState(SessionState):
 
     def _load_cart(self) -> str:
         """Load the caller and the cart; a notice when a stored guest cart had to be cut down."""
-        refused = 0 if self.auth_token else parse_guest_cart(self.guest_cart)[1]
         with session_scope() as session:
-            self._refresh(session, self._store(session))
-        if not refused:
-            return ""
-        logger.warning("guest cart cut to %d lines", MAX_LINES, extra={"refused_lines": refused})
-        return too_many_lines_notice(refused)
+            store, notice = self._store(session)
+            self._refresh(session, store)
+        return notice
 
     @rx.event
     @in_db_thread
@@ -96,7 +105,7 @@ class CartState(SessionState):
         """Apply `change(session, store)` to the caller's cart and show the result; a ServiceError is shown."""
 
         def work(session: Session):
-            store = self._store(session)
+            store, _notice = self._store(session)
             try:
                 outcome = change(session, store)
             except ServiceError as error:

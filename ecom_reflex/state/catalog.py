@@ -13,7 +13,7 @@ from ecom_reflex.services.cart import MAX_QUANTITY
 from ecom_reflex.services.catalog import SORT_LABELS, SORTS, CategoryInfo, ProductDetail, ProductSummary
 from ecom_reflex.services.errors import NotFound
 from ecom_reflex.state.cart import CartState
-from ecom_reflex.state.inputs import clean_text, parse_id, parse_page
+from ecom_reflex.state.inputs import clean_text, form_fields, parse_id, parse_page
 from ecom_reflex.state.session import path_argument
 
 MAX_SLUG_LENGTH = 80
@@ -81,7 +81,7 @@ class CatalogState(CartState):
 
     @rx.event
     def search(self, form_data: dict):
-        query = clean_text(form_data.get("q", "") if isinstance(form_data, dict) else "", catalog.MAX_QUERY_LENGTH)
+        query = form_fields(form_data, {"q": catalog.MAX_QUERY_LENGTH})["q"]
         return rx.redirect(listing_url(self.category, query, self.sort))
 
     @rx.event

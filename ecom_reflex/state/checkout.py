@@ -8,7 +8,7 @@ import reflex as rx
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from ecom_reflex.db import failure_message, failure_reason, session_scope, transaction
+from ecom_reflex.db import failure_reason, session_scope, transaction
 from ecom_reflex.observability import business
 from ecom_reflex.offload import run_db
 from ecom_reflex.services import orders
@@ -59,11 +59,11 @@ class CheckoutState(CartState):
             self.form_error = str(error)
             await run_db(self._load_cart)
             return
-        except Exception as error:  # the database failed: say what really happened, count it by its reason
-            reason = failure_reason(error)
-            business.checkout_failed(reason, type(error).__name__)
-            self.form_error = failure_message(reason)
-            return
+        except Exception as error:
+            # Counted as a failed checkout by what really failed; the app's exception handler
+            # then logs it with its traceback and tells the shopper.
+            business.checkout_failed(failure_reason(error), type(error).__name__)
+            raise
         finally:
             self.placing = False
         if placed is None:
