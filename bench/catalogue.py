@@ -73,7 +73,7 @@ def _time_cases() -> dict[str, dict[str, float]]:
 
     def listing(kwargs: dict) -> None:
         with session_scope() as session:
-            catalog.list_products(session, **kwargs)
+            catalog.list_storefront_products(session, **kwargs)
             catalog.list_categories(session)
 
     def recount() -> None:
@@ -98,7 +98,7 @@ def _time_cases() -> dict[str, dict[str, float]]:
 
 
 def _plans() -> dict[str, list[str]]:
-    """SQLite's plans for the statements list_products runs, captured as they execute."""
+    """SQLite's plans for the statements list_storefront_products runs, captured as they execute."""
     from sqlalchemy import event
 
     from ecom_reflex.db import get_engine, session_scope
@@ -120,7 +120,7 @@ def _plans() -> dict[str, list[str]]:
         event.listen(engine, "before_cursor_execute", capture)
         try:
             with session_scope() as session:
-                catalog.list_products(session, **kwargs)
+                catalog.list_storefront_products(session, **kwargs)
         finally:
             event.remove(engine, "before_cursor_execute", capture)
         with engine.connect() as connection:

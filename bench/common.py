@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
-from tests.servers import ShopProcess, free_port
+from testkit.servers import ShopProcess, free_port
 
 
 def shop(**settings: str) -> ShopProcess:

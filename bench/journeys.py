@@ -313,7 +313,7 @@ def _backend(name: str, server) -> dict:
 
 def run() -> dict:
     from bench.common import shop
-    from tests.servers import start_postgres, start_redis
+    from testkit.servers import start_postgres, start_redis
 
     results = [_backend("SQLite, 1 worker", shop())]
     pg_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))

@@ -168,7 +168,11 @@ class Shopper:
         await self.send("checkout", CHECKOUT, "open_checkout", route=router_data("/checkout"))
         shipping = {"name": "Load Test", "line1": "1 Load St", "line2": "", "city": "Bench", "postal_code": "1000",
                     "country": "Testland"}  # fmt: skip
-        delta = await self.send("checkout", CHECKOUT, "place_order", {"form_data": shipping}, router_data("/checkout"))
+        # Wait for the answer itself (an emptied cart, or the form's error): a late update of an
+        # earlier event (a toast of the registration) would otherwise pass for it on a busy machine.
+        delta = await self.send("checkout", CHECKOUT, "place_order", {"form_data": shipping}, router_data("/checkout"),
+                                until=lambda d: d.get(CART, {}).get("item_count_rx_state_") == 0
+                                or bool(d.get(CHECKOUT, {}).get("form_error_rx_state_")))  # fmt: skip
         if delta.get(CART, {}).get("item_count_rx_state_") == 0:
             self.stats.orders += 1
 

@@ -28,7 +28,7 @@ from bench.loadgen import Stats
 from bench.loadgen import run as load
 from bench.profile import profile
 from ecom_reflex.settings import PROJECT_ROOT
-from tests.servers import ShopProcess
+from testkit.servers import ShopProcess
 
 SHOPPERS = 10
 SECONDS_PER_TURN = 12

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.loadgen import run as load
-from tests.servers import ShopProcess
+from testkit.servers import ShopProcess
 
 RATE_HZ = 200
 # (part, pattern over "function (file:line)" frames), first match wins.

@@ -19,7 +19,7 @@ from e2e.otlp_receiver import OtlpReceiver, start_receiver
 from e2e.prometheus import start_prometheus
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
-from tests.servers import ShopProcess, free_port
+from testkit.servers import ShopProcess, free_port
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Flags from ../shared/OFFLINE.md: headless as root, and no calls to the (closed) network.

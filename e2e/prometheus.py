@@ -10,7 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import free_port
+from testkit.servers import free_port
 
 PROMETHEUS = "/usr/bin/prometheus"
 

@@ -105,6 +105,11 @@ def test_admin_creates_a_product_ships_an_order_and_sees_the_revenue(
     assert order_cents == 2 * 5999 and expected_cents >= order_cents
     page.goto("/admin?days=7")
     expect(page.get_by_test_id("kpi-revenue")).to_have_text(f"${expected_cents // 100:,}.{expected_cents % 100:02d}")
+    # The pie colours each status with its badge's colour (one home: components/orders.py).
+    sectors = page.locator(".recharts-pie-sector path")
+    expect(sectors.first).to_be_visible()
+    fills = sectors.evaluate_all("paths => paths.map(path => getComputedStyle(path).fill)")
+    assert "rgb(0, 0, 0)" not in fills and len(set(fills)) == len(fills), fills
     page.screenshot(path=str(ARTIFACTS / "admin-dashboard.png"), full_page=True)
 
     # CSV export of orders.

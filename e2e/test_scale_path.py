@@ -26,7 +26,7 @@ from e2e.helpers import cart_count, unique_name
 from e2e.test_concurrency import SHOPPERS, assert_all_completed, in_own_loop
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
-from tests.servers import PostgresServer, ShopProcess, free_port, start_postgres, start_redis
+from testkit.servers import PostgresServer, ShopProcess, free_port, start_postgres, start_redis
 
 COPY_IGNORE = shutil.ignore_patterns(
     ".venv", ".web", ".git", ".tools", "data", "logs", "artifacts", "__pycache__", ".pytest_cache", ".metrics",

@@ -23,14 +23,10 @@ from ecom_reflex.pages.admin import products as admin_products
 from ecom_reflex.pages.admin import users as admin_users
 from ecom_reflex.services.images import MAX_IMAGE_BYTES
 from ecom_reflex.settings import get_settings
-from ecom_reflex.state.admin import (
-    AdminAnalyticsState,
-    AdminOrdersState,
-    AdminOrderState,
-    AdminProductFormState,
-    AdminProductsState,
-    AdminUsersState,
-)
+from ecom_reflex.state.admin.dashboard import AdminAnalyticsState
+from ecom_reflex.state.admin.orders import AdminOrdersState, AdminOrderState
+from ecom_reflex.state.admin.products import AdminProductFormState, AdminProductsState
+from ecom_reflex.state.admin.users import AdminUsersState
 from ecom_reflex.state.auth import LoginState, RegisterState
 from ecom_reflex.state.cart import CartState
 from ecom_reflex.state.catalog import CatalogState, ProductState

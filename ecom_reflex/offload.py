@@ -6,8 +6,8 @@ shopper wait. Two thread pools per worker take that work instead:
 
 - database work (`run_db`, `@in_db_thread`): `DB_THREADS` threads, each with its own
   connection. A thread waiting for the write lock sleeps and holds up no one else.
-- password hashing (`run_hashing`): one thread per core, at a lower CPU priority, so a
-  burst of logins queues among itself instead of taking the cores from page loads,
+- password hashing (`run_hashing`): HASHING_THREADS threads at the lowest CPU priority,
+  so a burst of logins shares what page loads leave of the cores instead of taking them,
   and never occupies a database thread or a connection.
 
 Work sent here runs in a copy of the caller's context, copied back when it ends: its
@@ -35,6 +35,13 @@ _UNSET = object()
 # Niceness of the hashing threads (Linux lets a thread have its own): the lowest, so page loads
 # and every other event come first and hashing takes the CPU they leave.
 HASHING_NICENESS = 19
+# Hashes running at once per worker. More than the cores on purpose: the kernel then shares
+# the cores among every waiting hash of every worker, where a queue per worker made a login
+# wait for its own worker's queue while the other worker's was empty (register/login p95 at
+# 10 shoppers on 2 workers: 8.6-10x one login alone with one thread per core, 5.7-6.9x with
+# 12-16; bench/journeys.py). bcrypt releases the GIL. Bounded so a flood of logins cannot
+# start threads without end.
+HASHING_THREADS = 16
 
 
 def _lower_priority() -> None:
@@ -51,9 +58,7 @@ def _db_pool() -> ThreadPoolExecutor:
 
 @functools.cache
 def _hashing_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(
-        max_workers=os.cpu_count() or 1, thread_name_prefix="hashing", initializer=_lower_priority
-    )
+    return ThreadPoolExecutor(max_workers=HASHING_THREADS, thread_name_prefix="hashing", initializer=_lower_priority)
 
 
 async def _run(pool: ThreadPoolExecutor, fn: Callable[..., T], *args) -> T:

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session
 
 from ecom_reflex import db, settings
-from tests.servers import PostgresServer, RedisServer, start_postgres, start_redis
+from testkit.servers import PostgresServer, RedisServer, start_postgres, start_redis
 
 
 def reset_caches() -> None:

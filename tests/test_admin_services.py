@@ -80,7 +80,7 @@ def test_create_update_deactivate_and_list_inactive_too(session, tmp_path):
     session.commit()
     stored = session.get(Product, lamp.id)
     assert (stored.name, stored.price_cents, stored.is_active) == ("Lamp XL", 2500, False)
-    page = products.list_products(session, query="lamp")
+    page = products.list_admin_products(session, query="lamp")
     assert [(row.name, row.is_active) for row in page.items] == [("Lamp XL", False)]
 
 

@@ -90,6 +90,31 @@ def test_the_same_idempotency_key_gives_the_same_order(session):
     assert session.get(Product, widget.id).stock == 4
 
 
+def test_a_resubmission_racing_the_first_gets_its_order_and_charges_nothing_twice(session):
+    user = make_user(session)
+    widget = make_product(session, stock=5)
+    fill_cart(session, user, (widget, 2))
+    second: list = []
+
+    def resubmit():
+        with session_scope(write=True) as scoped:
+            second.append(orders.place_order(scoped, user.id, ADDRESS, "attempt-7"))
+
+    with session_scope(write=True) as scoped:
+        first = orders.place_order(scoped, user.id, ADDRESS, "attempt-7")
+        # The resubmission starts before the first commits: on PostgreSQL it passes the
+        # idempotency check and waits on the stock rows; on SQLite it waits for the write lock.
+        racer = threading.Thread(target=resubmit)
+        racer.start()
+        racer.join(0.5)
+    racer.join(30)
+    assert first.created and len(second) == 1
+    assert second[0].order.id == first.order.id and not second[0].created
+    session.expire_all()
+    assert session.exec(select(func.count(Order.id))).one() == 1
+    assert session.get(Product, widget.id).stock == 3
+
+
 def test_another_users_key_is_refused(session):
     alice, bob = make_user(session, "alice"), make_user(session, "bob")
     widget = make_product(session, stock=5)

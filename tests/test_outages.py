@@ -8,8 +8,8 @@ from starlette.testclient import TestClient
 
 from ecom_reflex.db import failure_message, failure_reason, session_scope
 from ecom_reflex.models import Category
+from testkit.servers import start_redis
 from tests.conftest import reset_caches
-from tests.servers import start_redis
 
 
 @pytest.fixture

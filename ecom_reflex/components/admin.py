@@ -1,9 +1,12 @@
-"""The admin frame: section navigation and the 403 page for everyone else."""
+"""The admin frame (section navigation, the 403 page for everyone else) and the frame of an admin list."""
+
+from collections.abc import Callable, Sequence
 
 import reflex as rx
 
 from ecom_reflex.components.layout import centered_message, loading, page_shell
-from ecom_reflex.state.admin import AdminState
+from ecom_reflex.components.listing import data_table, pager
+from ecom_reflex.state.admin import AdminListing, AdminState
 
 SECTIONS = [
     ("Dashboard", "/admin"),
@@ -48,37 +51,35 @@ def admin_shell(title: str, *children: rx.Component) -> rx.Component:
     )
 
 
-def pager(page: rx.Var[int], pages: rx.Var[int], previous_url: rx.Var[str], next_url: rx.Var[str]) -> rx.Component:
-    return rx.cond(
-        pages > 1,
-        rx.hstack(
-            rx.link("Previous", href=previous_url, visibility=rx.cond(page > 1, "visible", "hidden")),
-            rx.text(f"Page {page} of {pages}", size="2"),
-            rx.link("Next", href=next_url, visibility=rx.cond(page < pages, "visible", "hidden")),
-            spacing="5",
-            justify="center",
-            width="100%",
-        ),
+def admin_toolbar(*children: rx.Component) -> rx.Component:
+    """Above an admin list: its search box, filters and actions, wrapping on a narrow screen."""
+    return rx.flex(*children, spacing="3", wrap="wrap", width="100%", align="center")
+
+
+def filter_select(label: str, all_label: str, options: list, value: rx.Var[str], on_change) -> rx.Component:
+    """A filter of an admin list: `all_label` (the URL leaves it out) or one of `options` (select items)."""
+    return rx.select.root(
+        rx.select.trigger(aria_label=label),
+        rx.select.content(rx.select.item(all_label, value="all"), *options),
+        value=rx.cond(value == "", "all", value),
+        on_change=on_change,
     )
 
 
-def search_box(on_submit, value: rx.Var[str], placeholder: str) -> rx.Component:
-    return rx.form(
-        rx.hstack(
-            rx.input(
-                rx.input.slot(rx.icon("search", size=16)),
-                name="q",
-                default_value=value,
-                key=value,
-                placeholder=placeholder,
-                type="search",
-                max_length=100,
-                width="100%",
-            ),
-            rx.button("Search", type="submit"),
-            width="100%",
+def admin_list(
+    state: type[AdminListing],
+    noun: str,
+    headers: Sequence[str],
+    rows: rx.Var[list],
+    render_row: Callable[[rx.Var], rx.Component],
+) -> rx.Component:
+    """An admin list under its toolbar: how many match, the table (or "No ... match."), the pager."""
+    return rx.fragment(
+        rx.text(f"{state.total} {noun}", size="2", color=rx.color("gray", 10)),
+        rx.cond(
+            state.total == 0,
+            rx.text(f"No {noun} match.", data_testid="empty-state"),
+            data_table(headers, rows, render_row),
         ),
-        on_submit=on_submit,
-        flex="1",
-        min_width="240px",
+        pager(state.page, state.pages, state.previous_url, state.next_url),
     )

@@ -156,8 +156,13 @@ def loading() -> rx.Component:
     return rx.center(rx.spinner(size="3"), padding_y="5em", data_testid="loading")
 
 
-def centered_message(icon: str, title: str, text: str, action: rx.Component, test_id: str) -> rx.Component:
-    """Empty states and not-found pages."""
+def centered_message(
+    icon: str, title: str, text: str | rx.Var[str], action: tuple[str, str] | rx.Component, test_id: str
+) -> rx.Component:
+    """Empty states and not-found pages; `action` is a (label, href) button or any component."""
+    if isinstance(action, tuple):
+        label, href = action
+        action = rx.link(rx.button(label), href=href)
     return rx.center(
         rx.vstack(
             rx.icon(icon, size=48, color=rx.color("gray", 9)),
@@ -170,6 +175,25 @@ def centered_message(icon: str, title: str, text: str, action: rx.Component, tes
         padding_y="4em",
         data_testid=test_id,
     )
+
+
+def not_found(title: str, text: str, back: tuple[str, str]) -> rx.Component:
+    """What a page shows for something that does not exist (or is not the caller's)."""
+    return centered_message("search-x", title, text, back, "not-found")
+
+
+def empty_cart(text: str) -> rx.Component:
+    return centered_message("shopping-cart", "Your cart is empty", text, ("Continue shopping", "/"), "empty-cart")
+
+
+def when_loaded(loaded: rx.Var[bool], empty: rx.Var[bool], empty_view: rx.Component, content: rx.Component):
+    """A spinner until the page's data has arrived, then `empty_view` or `content`."""
+    return rx.cond(~loaded, loading(), rx.cond(empty, empty_view, content))
+
+
+def detail_or_missing(missing: rx.Var[bool], item: rx.Var, detail: rx.Component, missing_view: rx.Component):
+    """One thing's page: `missing_view` when it does not exist, a spinner until it arrives, then `detail`."""
+    return rx.cond(missing, missing_view, rx.cond(item, detail, loading()))
 
 
 def field_error(errors: rx.Var[dict[str, str]], name: str) -> rx.Component:

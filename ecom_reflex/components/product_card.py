@@ -2,10 +2,9 @@
 
 import reflex as rx
 
-from ecom_reflex.services.catalog import ProductSummary
+from ecom_reflex.services.catalog import LOW_STOCK_THRESHOLD, ProductSummary
 from ecom_reflex.state.cart import CartState
 
-LOW_STOCK = 5
 PLACEHOLDER_IMAGE = "/placeholder.svg"
 
 
@@ -19,7 +18,7 @@ def stock_badge(stock: rx.Var[int]) -> rx.Component:
         stock <= 0,
         rx.badge("Out of stock", color_scheme="red", data_testid="stock-status"),
         rx.cond(
-            stock < LOW_STOCK,
+            stock < LOW_STOCK_THRESHOLD,
             rx.badge(f"Only {stock} left", color_scheme="orange", data_testid="stock-status"),
             rx.badge("In stock", color_scheme="green", variant="soft", data_testid="stock-status"),
         ),

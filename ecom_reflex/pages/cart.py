@@ -2,9 +2,9 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import centered_message, loading, page_shell
+from ecom_reflex.components.layout import empty_cart, page_shell, when_loaded
 from ecom_reflex.components.product_card import image_src
-from ecom_reflex.services.cart import CartLine
+from ecom_reflex.services.cart import MAX_QUANTITY, CartLine
 from ecom_reflex.state.cart import CartState
 
 
@@ -24,7 +24,7 @@ def _quantity_input(line: rx.Var[CartLine]) -> rx.Component:
             key=line.product_id.to_string() + "-" + CartState.cart_revision.to_string(),
             type="number",
             min=1,
-            max=99,
+            max=MAX_QUANTITY,
             width="4.5em",
             on_blur=lambda value: CartState.set_line_quantity(line.product_id, value),
             aria_label="Quantity",
@@ -84,42 +84,33 @@ def _line(line: rx.Var[CartLine]) -> rx.Component:
 def cart_page() -> rx.Component:
     return page_shell(
         rx.heading("Your cart", size="7", margin_bottom="1em"),
-        rx.cond(
-            ~CartState.cart_loaded,
-            loading(),
-            rx.cond(
-                CartState.lines.length() == 0,
-                centered_message(
-                    "shopping-cart",
-                    "Your cart is empty",
-                    "Find something you like and add it here.",
-                    rx.link(rx.button("Continue shopping"), href="/"),
-                    "empty-cart",
+        when_loaded(
+            CartState.cart_loaded,
+            CartState.lines.length() == 0,
+            empty_cart("Find something you like and add it here."),
+            rx.vstack(
+                rx.foreach(CartState.lines, _line),
+                rx.hstack(
+                    rx.link("Continue shopping", href="/"),
+                    rx.spacer(),
+                    rx.text("Total", size="4"),
+                    rx.text(CartState.total, size="6", weight="bold", data_testid="cart-total"),
+                    align="center",
+                    width="100%",
+                    spacing="4",
+                    padding_top="1em",
                 ),
-                rx.vstack(
-                    rx.foreach(CartState.lines, _line),
-                    rx.hstack(
-                        rx.link("Continue shopping", href="/"),
-                        rx.spacer(),
-                        rx.text("Total", size="4"),
-                        rx.text(CartState.total, size="6", weight="bold", data_testid="cart-total"),
-                        align="center",
-                        width="100%",
-                        spacing="4",
-                        padding_top="1em",
+                rx.hstack(
+                    rx.spacer(),
+                    rx.link(
+                        rx.button("Check out", size="3", disabled=~CartState.can_check_out),
+                        href=rx.cond(CartState.can_check_out, "/checkout", "/cart"),
+                        data_testid="checkout-link",
                     ),
-                    rx.hstack(
-                        rx.spacer(),
-                        rx.link(
-                            rx.button("Check out", size="3", disabled=~CartState.can_check_out),
-                            href=rx.cond(CartState.can_check_out, "/checkout", "/cart"),
-                            data_testid="checkout-link",
-                        ),
-                        width="100%",
-                    ),
-                    spacing="3",
                     width="100%",
                 ),
+                spacing="3",
+                width="100%",
             ),
         ),
     )

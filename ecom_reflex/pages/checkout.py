@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import centered_message, form_field, loading, page_shell
+from ecom_reflex.components.layout import empty_cart, form_field, page_shell, when_loaded
 from ecom_reflex.services.cart import CartLine
 from ecom_reflex.state.checkout import CheckoutState
 
@@ -82,25 +82,16 @@ def _shipping_form() -> rx.Component:
 def checkout_page() -> rx.Component:
     return page_shell(
         rx.heading("Checkout", size="7", margin_bottom="1em"),
-        rx.cond(
-            ~CheckoutState.cart_loaded | ~CheckoutState.logged_in,
-            loading(),
-            rx.cond(
-                CheckoutState.lines.length() == 0,
-                centered_message(
-                    "shopping-cart",
-                    "Your cart is empty",
-                    "Add something to your cart before checking out.",
-                    rx.link(rx.button("Continue shopping"), href="/"),
-                    "empty-cart",
-                ),
-                rx.grid(
-                    _shipping_form(),
-                    _summary(),
-                    columns=rx.breakpoints(initial="1", md="2"),
-                    spacing="6",
-                    width="100%",
-                ),
+        when_loaded(
+            CheckoutState.cart_loaded & CheckoutState.logged_in,
+            CheckoutState.lines.length() == 0,
+            empty_cart("Add something to your cart before checking out."),
+            rx.grid(
+                _shipping_form(),
+                _summary(),
+                columns=rx.breakpoints(initial="1", md="2"),
+                spacing="6",
+                width="100%",
             ),
         ),
     )

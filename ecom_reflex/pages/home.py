@@ -3,6 +3,7 @@
 import reflex as rx
 
 from ecom_reflex.components.layout import centered_message, page_shell
+from ecom_reflex.components.listing import pager, search_box
 from ecom_reflex.components.product_card import product_card
 from ecom_reflex.services.catalog import SORT_LABELS
 from ecom_reflex.state.catalog import CatalogState
@@ -33,27 +34,7 @@ def category_filter() -> rx.Component:
 
 def search_and_sort() -> rx.Component:
     return rx.flex(
-        rx.form(
-            rx.hstack(
-                rx.input(
-                    rx.input.slot(rx.icon("search", size=16)),
-                    name="q",
-                    placeholder="Search products…",
-                    default_value=CatalogState.query,
-                    key=CatalogState.query,
-                    max_length=100,
-                    width="100%",
-                    size="3",
-                    type="search",
-                    data_testid="search-input",
-                ),
-                rx.button("Search", size="3", type="submit"),
-                width="100%",
-            ),
-            on_submit=CatalogState.search,
-            flex="1",
-            min_width="240px",
-        ),
+        search_box(CatalogState.search, CatalogState.query, "Search products…", size="3", data_testid="search-input"),
         rx.select.root(
             rx.select.trigger(aria_label="Sort", data_testid="sort"),
             rx.select.content(*[rx.select.item(label, value=label) for label in SORT_LABELS.values()]),
@@ -67,27 +48,9 @@ def search_and_sort() -> rx.Component:
     )
 
 
-def _page_link(label: str, url: rx.Var[str], enabled: rx.Var[bool]) -> rx.Component:
-    return rx.cond(
-        enabled,
-        rx.link(rx.button(label, variant="soft"), href=url),
-        rx.button(label, variant="soft", disabled=True),
-    )
-
-
 def pagination() -> rx.Component:
-    return rx.cond(
-        CatalogState.pages > 1,
-        rx.hstack(
-            _page_link("Previous", CatalogState.previous_page_url, CatalogState.page > 1),
-            rx.text(f"Page {CatalogState.page} of {CatalogState.pages}", size="2", data_testid="page-indicator"),
-            _page_link("Next", CatalogState.next_page_url, CatalogState.page < CatalogState.pages),
-            justify="center",
-            align="center",
-            spacing="4",
-            margin_top="2em",
-        ),
-    )
+    state = CatalogState
+    return pager(state.page, state.pages, state.previous_page_url, state.next_page_url)
 
 
 def _loading_grid() -> rx.Component:

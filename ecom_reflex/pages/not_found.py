@@ -11,7 +11,7 @@ def not_found_page() -> rx.Component:
             "map-pin-off",
             "Page not found",
             "The page you are looking for does not exist.",
-            rx.link(rx.button("Back to the shop"), href="/"),
+            ("Back to the shop", "/"),
             "not-found",
         )
     )

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import centered_message, loading, page_shell
+from ecom_reflex.components.layout import detail_or_missing, not_found, page_shell
 from ecom_reflex.components.product_card import image_src, stock_badge
 from ecom_reflex.state.catalog import ProductState
 
@@ -72,15 +72,12 @@ def _product() -> rx.Component:
 
 def product_page() -> rx.Component:
     return page_shell(
-        rx.cond(
+        detail_or_missing(
             ProductState.not_found,
-            centered_message(
-                "search-x",
-                "Product not found",
-                "This product does not exist or is no longer sold.",
-                rx.link(rx.button("Back to the shop"), href="/"),
-                "not-found",
+            ProductState.product,
+            _product(),
+            not_found(
+                "Product not found", "This product does not exist or is no longer sold.", ("Back to the shop", "/")
             ),
-            rx.cond(ProductState.product, _product(), loading()),
         )
     )

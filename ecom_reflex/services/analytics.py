@@ -16,9 +16,9 @@ from sqlmodel import Session, select
 
 from ecom_reflex.models import Category, Order, OrderItem, OrderStatus, Product, User, utcnow
 from ecom_reflex.money import plain_amount
+from ecom_reflex.services.catalog import LOW_STOCK_THRESHOLD
 
 PERIODS = (7, 30, 90)
-LOW_STOCK_THRESHOLD = 5
 LOW_STOCK_SHOWN = 20  # the dashboard lists the 20 scarcest; the gauge counts them all
 TOP_PRODUCTS = 10
 

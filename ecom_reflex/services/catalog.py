@@ -17,6 +17,8 @@ from ecom_reflex.services.listing import clamp_page, text_match
 PER_PAGE = 12
 MAX_CATEGORIES = 50  # the category bar shows at most this many
 MAX_QUERY_LENGTH = 100
+# Fewer than this many in stock: "Only 3 left" in the shop, and a low-stock product for the admins.
+LOW_STOCK_THRESHOLD = 5
 # The category bar's counts are shared by every listing and cost a pass over the active
 # products, so each worker recounts at most this often; its own product edits recount
 # at once (see categories_changed), other workers' within this many seconds.
@@ -106,7 +108,7 @@ class ProductDetail:
     stock: int
 
 
-def list_products(
+def list_storefront_products(
     session: Session,
     *,
     category_slug: str | None = None,

@@ -4,7 +4,8 @@ Placing an order is one transaction (the caller opens it with
 `session_scope(write=True)`): current prices are re-read, stock is decremented
 with a conditional UPDATE that cannot go below zero, the order and its lines are
 written and the cart is cleared. Any shortage raises OutOfStock and the caller's
-rollback leaves everything as it was.
+rollback leaves everything as it was. Two submissions of one checkout attempt give one
+order, even when they race (see place_order).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, insert, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatus, OrderStatusChange, Product, User, utcnow
@@ -107,10 +109,20 @@ def place_order(session: Session, user_id: int, address: ShippingAddress, idempo
         return PlacedOrder(existing, created=False, items=0)
     with span("checkout.validate_cart"):
         rows = _cart_lines(session, user_id)
-    with span("checkout.reserve_stock", lines=len(rows)):
-        _reserve_stock(session, rows)
-    with span("checkout.create_order"):
-        order = _create_order(session, user_id, address, idempotency_key, rows)
+    try:
+        # A savepoint: losing the race below undoes this attempt's own writes and nothing else.
+        with session.begin_nested():
+            with span("checkout.reserve_stock", lines=len(rows)):
+                _reserve_stock(session, rows)
+            with span("checkout.create_order"):
+                order = _create_order(session, user_id, address, idempotency_key, rows)
+    except IntegrityError:
+        # A concurrent submission of this very attempt committed its order first (PostgreSQL
+        # lets both pass the check above; SQLite queues writers, so the check sees it there).
+        existing = find_by_idempotency_key(session, user_id, idempotency_key)
+        if existing is None:
+            raise ServiceError("Your order could not be placed; please try again.") from None
+        return PlacedOrder(existing, created=False, items=0)
     return PlacedOrder(order, created=True, items=sum(item.quantity for item, _ in rows))
 
 

@@ -108,7 +108,7 @@ def category_options(session: Session) -> list[CategoryOption]:
     return [CategoryOption(id=c.id, name=c.name) for c in session.exec(select(Category).order_by(Category.name))]
 
 
-def list_products(
+def list_admin_products(
     session: Session, *, query: str = "", category_id: int | None = None, page: int = 1
 ) -> AdminProductPage:
     conditions = []

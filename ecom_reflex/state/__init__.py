@@ -1,1 +1,6 @@
-"""rx.State classes: thin; validate input, authorise, call services, set vars."""
+"""rx.State classes: thin; validate input (inputs.py), authorise, call services, set vars.
+
+One module per storefront concern (session, cart, catalog, auth, checkout, orders) and
+admin/ mirroring pages/admin/. State imports services, db, offload, observability and
+models; never pages or components. Imported by pages, components and the app module.
+"""

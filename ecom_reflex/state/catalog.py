@@ -68,7 +68,7 @@ class CatalogState(CartState):
         self.sort = params.get("sort", "newest") if params.get("sort") in SORTS else "newest"
         with session_scope() as session:
             self.categories = catalog.list_categories(session)
-            result = catalog.list_products(
+            result = catalog.list_storefront_products(
                 session,
                 category_slug=self.category or None,
                 query=self.query,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 
 import reflex as rx
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from ecom_reflex.db import failure_reason, session_scope, transaction
+from ecom_reflex.db import failure_reason, transaction
 from ecom_reflex.observability import business
 from ecom_reflex.offload import run_db
 from ecom_reflex.services import orders
@@ -85,14 +84,4 @@ class CheckoutState(CartState):
             placed = orders.place_order(session, user.id, address, self.attempt_key)
             return placed.order.id, placed.order.total_cents, placed.items, placed.created
 
-        try:
-            return transaction(place, write=True)
-        except IntegrityError:
-            pass
-        # A concurrent submission of this very attempt won the race (PostgreSQL): use its order.
-        with session_scope() as session:
-            user = self._current_user(session)
-            order = orders.find_by_idempotency_key(session, user.id, self.attempt_key) if user else None
-        if order is None:
-            raise ServiceError("Your order could not be placed; please try again.")
-        return order.id, order.total_cents, 0, False
+        return transaction(place, write=True)

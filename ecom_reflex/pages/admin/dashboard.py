@@ -3,8 +3,10 @@
 import reflex as rx
 
 from ecom_reflex.components.admin import admin_shell
+from ecom_reflex.components.orders import status_color
 from ecom_reflex.services.analytics import PERIODS
-from ecom_reflex.state.admin import AdminAnalyticsState
+from ecom_reflex.services.catalog import LOW_STOCK_THRESHOLD
+from ecom_reflex.state.admin.dashboard import AdminAnalyticsState
 
 
 def kpi(label: str, value: rx.Var, test_id: str) -> rx.Component:
@@ -99,6 +101,9 @@ def dashboard_page() -> rx.Component:
                 "Orders by status",
                 rx.recharts.pie_chart(
                     rx.recharts.pie(
+                        rx.foreach(
+                            state.status_chart, lambda row: rx.recharts.cell(fill=status_color(row["status"], 9))
+                        ),
                         data=state.status_chart,
                         data_key="orders",
                         name_key="status",
@@ -116,10 +121,10 @@ def dashboard_page() -> rx.Component:
             width="100%",
         ),
         rx.card(
-            rx.heading("Low stock (under 5)", size="3", margin_bottom="0.75em"),
+            rx.heading(f"Low stock (under {LOW_STOCK_THRESHOLD})", size="3", margin_bottom="0.75em"),
             rx.cond(
                 state.low_stock_rows.length() == 0,
-                rx.text("Every product has at least 5 in stock."),
+                rx.text(f"Every product has at least {LOW_STOCK_THRESHOLD} in stock."),
                 rx.vstack(
                     rx.foreach(
                         state.low_stock_rows,

@@ -2,12 +2,13 @@
 
 import reflex as rx
 
-from ecom_reflex.components.admin import admin_shell, pager, search_box
-from ecom_reflex.components.layout import centered_message, field_error, form_field
+from ecom_reflex.components.admin import admin_list, admin_shell, admin_toolbar, filter_select
+from ecom_reflex.components.layout import field_error, form_field, not_found
+from ecom_reflex.components.listing import search_box
 from ecom_reflex.components.product_card import image_src
 from ecom_reflex.services.images import MAX_IMAGE_BYTES
 from ecom_reflex.services.products import AdminProductRow
-from ecom_reflex.state.admin import AdminProductFormState, AdminProductsState
+from ecom_reflex.state.admin.products import AdminProductFormState, AdminProductsState
 
 UPLOAD_ID = "product_image"
 
@@ -63,46 +64,20 @@ def products_page() -> rx.Component:
     state = AdminProductsState
     return admin_shell(
         "Products",
-        rx.flex(
+        admin_toolbar(
             search_box(state.search_products, state.product_query, "Search name or description…"),
-            rx.select.root(
-                rx.select.trigger(placeholder="All categories", aria_label="Category"),
-                rx.select.content(
-                    rx.select.item("All categories", value="all"),
-                    rx.foreach(state.category_options, lambda c: rx.select.item(c.name, value=c.id.to_string())),
-                ),
-                value=rx.cond(state.product_category == "", "all", state.product_category),
-                on_change=state.filter_category,
+            filter_select(
+                "Category",
+                "All categories",
+                [rx.foreach(state.category_options, lambda c: rx.select.item(c.name, value=c.id.to_string()))],
+                state.product_category,
+                state.filter_category,
             ),
             rx.link(rx.button(rx.icon("plus", size=16), "New product"), href="/admin/products/new"),
-            spacing="3",
-            wrap="wrap",
-            width="100%",
-            align="center",
         ),
-        rx.text(f"{state.product_total} products", size="2", color=rx.color("gray", 10)),
-        rx.cond(
-            state.product_total == 0,
-            rx.text("No products match.", data_testid="empty-state"),
-            rx.box(
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            *[
-                                rx.table.column_header_cell(h)
-                                for h in ("", "Name", "Category", "Price", "Stock", "Status", "")
-                            ]
-                        )
-                    ),
-                    rx.table.body(rx.foreach(state.product_rows, _row)),
-                    width="100%",
-                    variant="surface",
-                ),
-                width="100%",
-                overflow_x="auto",
-            ),
+        admin_list(
+            state, "products", ("", "Name", "Category", "Price", "Stock", "Status", ""), state.product_rows, _row
         ),
-        pager(state.product_page, state.product_pages, state.previous_url, state.next_url),
     )
 
 
@@ -229,13 +204,7 @@ def product_form_page() -> rx.Component:
         "Product",
         rx.cond(
             state.form_missing,
-            centered_message(
-                "search-x",
-                "Product not found",
-                "It may have been deleted.",
-                rx.link(rx.button("All products"), href="/admin/products"),
-                "not-found",
-            ),
+            not_found("Product not found", "It may have been deleted.", ("All products", "/admin/products")),
             rx.vstack(
                 rx.text(
                     rx.cond(state.editing_id == 0, "New product", "Editing product #" + state.editing_id.to_string())

@@ -2,9 +2,10 @@
 
 import reflex as rx
 
-from ecom_reflex.components.admin import admin_shell, pager, search_box
+from ecom_reflex.components.admin import admin_list, admin_shell
+from ecom_reflex.components.listing import search_box
 from ecom_reflex.services.users import UserRow
-from ecom_reflex.state.admin import AdminUsersState
+from ecom_reflex.state.admin.users import AdminUsersState
 
 
 def _row(user: rx.Var[UserRow]) -> rx.Component:
@@ -46,20 +47,5 @@ def users_page() -> rx.Component:
     return admin_shell(
         "Users",
         search_box(state.search_users, state.user_query, "Username or e-mail…"),
-        rx.text(f"{state.user_total} users", size="2", color=rx.color("gray", 10)),
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[rx.table.column_header_cell(h) for h in ("User", "E-mail", "Joined", "Status", "Role", "")]
-                    )
-                ),
-                rx.table.body(rx.foreach(state.user_rows, _row)),
-                width="100%",
-                variant="surface",
-            ),
-            width="100%",
-            overflow_x="auto",
-        ),
-        pager(state.user_page, state.user_pages, state.previous_url, state.next_url),
+        admin_list(state, "users", ("User", "E-mail", "Joined", "Status", "Role", ""), state.user_rows, _row),
     )
