@@ -25,7 +25,7 @@ from reflex.utils import format
 
 from ecom_reflex.db import session_scope
 from ecom_reflex.offload import in_db_thread, run_db
-from ecom_reflex.state.inputs import clean_text
+from ecom_reflex.state.inputs import clean_text, parse_page
 from ecom_reflex.state.session import SessionState
 
 DENIED = "Admins only."
@@ -97,8 +97,10 @@ class AdminListing(rx.State, mixin=True):
     def _listing_url(self, page: int = 1) -> str:
         raise NotImplementedError
 
-    def _show_page(self, result) -> list:
-        """Keep a service's page (items, page, pages, total) and return its items for the rows var."""
+    def _load_page(self, list_page: Callable, **filters) -> list:
+        """The page of `list_page(session, page=, **filters)` the URL asks for: keeps its numbers, returns its rows."""
+        with session_scope() as session:
+            result = list_page(session, page=parse_page(self._query_param("page")), **filters)
         self.page, self.pages, self.total = result.page, result.pages, result.total
         return result.items
 

@@ -11,7 +11,7 @@ from ecom_reflex.services import orders
 from ecom_reflex.services.errors import NotFound, ServiceError
 from ecom_reflex.services.orders import AdminOrderRow, OrderDetail
 from ecom_reflex.state.admin import AdminListing, AdminState, admin_only, admin_url
-from ecom_reflex.state.inputs import clean_text, form_fields, parse_id, parse_page
+from ecom_reflex.state.inputs import clean_text, form_fields, parse_id
 from ecom_reflex.state.session import path_argument
 
 ORDER_STATUSES = [status.value for status in OrderStatus]
@@ -28,14 +28,7 @@ class AdminOrdersState(AdminListing, AdminState):
         status = self._query_param("status")
         self.order_status_filter = status if status in ORDER_STATUSES else ""
         self.order_search = self._query_param("q")
-        with session_scope() as session:
-            result = orders.list_orders(
-                session,
-                status=self.order_status_filter,
-                search=self.order_search,
-                page=parse_page(self._query_param("page")),
-            )
-        self.order_rows = self._show_page(result)
+        self.order_rows = self._load_page(orders.list_orders, status=self.order_status_filter, search=self.order_search)
 
     def _listing_url(self, page: int = 1) -> str:
         return admin_url("/admin/orders", status=self.order_status_filter, q=self.order_search, page=page)

@@ -11,7 +11,7 @@ from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.products import AdminProductRow, CategoryOption
 from ecom_reflex.settings import ASSETS_DIR, get_settings
 from ecom_reflex.state.admin import AdminListing, AdminState, admin_only, admin_url
-from ecom_reflex.state.inputs import form_fields, parse_id, parse_page
+from ecom_reflex.state.inputs import form_fields, parse_id
 from ecom_reflex.state.session import path_argument
 
 NOT_FOUND = "We could not find that product."
@@ -33,13 +33,9 @@ class AdminProductsState(AdminListing, AdminState):
         self.product_category = self._query_param("category")
         with session_scope() as session:
             self.category_options = products.category_options(session)
-            result = products.list_admin_products(
-                session,
-                query=self.product_query,
-                category_id=parse_id(self.product_category),
-                page=parse_page(self._query_param("page")),
-            )
-        self.product_rows = self._show_page(result)
+        self.product_rows = self._load_page(
+            products.list_admin_products, query=self.product_query, category_id=parse_id(self.product_category)
+        )
 
     def _listing_url(self, page: int = 1) -> str:
         return admin_url("/admin/products", q=self.product_query, category=self.product_category, page=page)

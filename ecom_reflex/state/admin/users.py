@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 import reflex as rx
 
-from ecom_reflex.db import session_scope, transaction
+from ecom_reflex.db import transaction
 from ecom_reflex.observability import business
 from ecom_reflex.services import users
 from ecom_reflex.services.errors import ServiceError
 from ecom_reflex.services.users import UserRow
 from ecom_reflex.state.admin import AdminListing, AdminState, admin_only, admin_url
-from ecom_reflex.state.inputs import form_fields, parse_id, parse_page
+from ecom_reflex.state.inputs import form_fields, parse_id
 
 
 class AdminUsersState(AdminListing, AdminState):
@@ -26,9 +26,7 @@ class AdminUsersState(AdminListing, AdminState):
 
     def _load_users(self) -> None:
         self.user_query = self._query_param("q")
-        with session_scope() as session:
-            result = users.list_users(session, query=self.user_query, page=parse_page(self._query_param("page")))
-        self.user_rows = self._show_page(result)
+        self.user_rows = self._load_page(users.list_users, query=self.user_query)
 
     def _listing_url(self, page: int = 1) -> str:
         return admin_url("/admin/users", q=self.user_query, page=page)
