@@ -22,6 +22,9 @@ def shop(**settings: str) -> ShopProcess:
         PORT=str(free_port()),
         ADMIN_PASSWORD=secrets.token_urlsafe(16),
         LOG_FILE=str(folder / "app.json.log"),
+        # The load generator says which address each simulated shopper has (X-Forwarded-For), as
+        # a proxy would: per-address throttles then see a crowd, not one client.
+        TRUSTED_PROXIES="127.0.0.1",
     )
     env.update(settings)
     return ShopProcess(PROJECT_ROOT, env, folder / "server.log")

@@ -83,6 +83,9 @@ class Shopper:
     def __init__(self, url: str, stats: Stats, rng: random.Random):
         self.url, self.stats, self.rng = url, stats, rng
         self.token = str(uuid.uuid4())
+        # Each simulated shopper comes from an address of its own, as real ones do: a shop that
+        # trusts the load generator as its proxy (TRUSTED_PROXIES) throttles each one apart.
+        self.address = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
         self.updates: asyncio.Queue = asyncio.Queue()
         self.client = socketio.AsyncClient(reconnection=False)
         self.client.on("event", self._received, namespace=NAMESPACE)
@@ -98,6 +101,7 @@ class Shopper:
             transports=["websocket"],
             namespaces=[NAMESPACE],
             auth={"event": boot},
+            headers={"X-Forwarded-For": self.address},
             wait_timeout=EVENT_TIMEOUT_S,
         )
         # Hydration ends with is_hydrated = true.

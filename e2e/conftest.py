@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e.helpers import from_own_address
 from e2e.otlp_receiver import OtlpReceiver, start_receiver
 from e2e.prometheus import start_prometheus
 from ecom_reflex.cli import reflex_environment
@@ -75,6 +76,9 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
         # Export within a fraction of a second instead of every 5 s, so tests need not wait.
         OTEL_BSP_SCHEDULE_DELAY="200",
         LOW_STOCK_REFRESH_SECONDS="1",
+        # Tests come from loopback and say, as a proxy would, which address each client has
+        # (X-Forwarded-For): every test is a shopper of its own to the per-address throttles.
+        TRUSTED_PROXIES="127.0.0.1",
     )
     log_path = ARTIFACTS / "server.log"
     log_path.write_text("")
@@ -114,6 +118,6 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser_context_args(browser_context_args: dict) -> dict:
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}}
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}, **from_own_address()}

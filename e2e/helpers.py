@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import sqlite3
 import time
@@ -11,6 +12,13 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 PASSWORD = "journey-pass-1"
+
+
+def from_own_address() -> dict:
+    """Browser context arguments for a client with an address of its own (the e2e server trusts
+    loopback's X-Forwarded-For, as it would a proxy's), so per-address throttles count it apart."""
+    address = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+    return {"extra_http_headers": {"X-Forwarded-For": address}}
 
 
 def unique_name(prefix: str) -> str:

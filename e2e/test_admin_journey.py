@@ -9,7 +9,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from e2e.conftest import ARTIFACTS
-from e2e.helpers import add_from_product_page, log_in, query, register, unique_name
+from e2e.helpers import add_from_product_page, from_own_address, log_in, query, register, unique_name
 
 
 def fill_shipping(page: Page) -> None:
@@ -26,7 +26,7 @@ def test_admin_creates_a_product_ships_an_order_and_sees_the_revenue(
     db = shop_server.db_file
 
     # A shopper places an order, in a browser of their own.
-    shopper_context = browser.new_context(base_url=shop_server.url)
+    shopper_context = browser.new_context(base_url=shop_server.url, **from_own_address())
     shopper = shopper_context.new_page()
     register(shopper, unique_name("buyer"))
     add_from_product_page(shopper, db, "Canvas Sneakers", quantity=2)
@@ -122,7 +122,7 @@ def test_admin_creates_a_product_ships_an_order_and_sees_the_revenue(
 
 def test_user_management_disables_a_shopper_at_once(browser: Browser, page: Page, shop_server):
     username = unique_name("victim")
-    shopper_context = browser.new_context(base_url=shop_server.url)
+    shopper_context = browser.new_context(base_url=shop_server.url, **from_own_address())
     shopper = shopper_context.new_page()
     register(shopper, username)
 

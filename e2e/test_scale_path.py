@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, expect
 
 from bench.journeys import run_journeys
 from e2e.conftest import ARTIFACTS
-from e2e.helpers import cart_count, unique_name
+from e2e.helpers import cart_count, from_own_address, unique_name
 from e2e.test_concurrency import SHOPPERS, assert_all_completed, in_own_loop
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
@@ -70,6 +70,7 @@ def scale_shop():
         PORT=str(port),
         ADMIN_PASSWORD=secrets.token_urlsafe(16),
         LOG_FILE=str(root / "logs" / "app.json.log"),
+        TRUSTED_PROXIES="127.0.0.1",  # each simulated shopper says its own address (X-Forwarded-For)
     )
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)
@@ -92,7 +93,9 @@ def test_journey_on_postgres_redis_and_two_workers_survives_a_restart(browser: B
     started = [line["pid"] for line in scale_shop.log_lines() if line["message"] == "shop started"]
     assert len(set(started)) == 2, "two worker processes, each with its own lifespan"
 
-    context = browser.new_context(base_url=scale_shop.url, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        base_url=scale_shop.url, viewport={"width": 1280, "height": 900}, **from_own_address()
+    )
     page = context.new_page()
     username = unique_name("scaled")
     page.goto("/register")

@@ -168,14 +168,3 @@ class OrderStatusChange(SQLModel, table=True):
     to_status: str = Field(sa_type=String(16), nullable=False)
     changed_at: datetime = _timestamp()
     changed_by_id: int | None = _foreign_key("users.id", ondelete="SET NULL", nullable=True)
-
-
-class LoginFailure(SQLModel, table=True):
-    """A failed login, kept for throttling; keyed by lower-cased username, known or not."""
-
-    __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_username_at", "username_key", "attempted_at"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    username_key: str = Field(max_length=64, nullable=False)
-    attempted_at: datetime = _timestamp()

@@ -7,6 +7,7 @@ value stops start-up with one line naming the setting (see `load_or_exit`).
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 import sys
 from pathlib import Path
@@ -72,6 +73,18 @@ class Settings(BaseSettings):
     # Grafana's contact point posts alerts to /alerts with this bearer token; unset = endpoint off.
     alert_webhook_token: str | None = Field(default=None, min_length=16)
 
+    # Throttling (services/throttling.py), in the `limits` library's notation ("5 per minute; 20 per hour").
+    # Failed logins from one client address, for any account: past it, that address may not log in.
+    login_failures_per_address: str = "30 per 15 minutes"
+    # Failed logins from one address for one account: past it, that address may not try that account.
+    login_failures_per_account_and_address: str = "5 per 15 minutes"
+    # Failed logins for one account from anywhere: past it, only addresses with no recent failure may try it.
+    login_failures_per_account: str = "20 per 15 minutes"
+    registrations_per_address: str = "5 per minute; 20 per hour"
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed;
+    # otherwise the client address is the connection's peer.
+    trusted_proxies: str = ""
+
     @field_validator("db_url")
     @classmethod
     def _valid_db_url(cls, value: str) -> str:
@@ -86,6 +99,39 @@ class Settings(BaseSettings):
             # for our engine and for Reflex's alike.
             return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return value
+
+    @field_validator(
+        "login_failures_per_address",
+        "login_failures_per_account_and_address",
+        "login_failures_per_account",
+        "registrations_per_address",
+    )
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("is not a rate like '5 per minute' or '5 per minute; 20 per hour'") from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        for part in filter(None, (piece.strip() for piece in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an address or network (e.g. 10.0.0.0/8)") from None
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(part, strict=False)
+            for part in filter(None, (piece.strip() for piece in self.trusted_proxies.split(",")))
+        )
 
     @field_validator("log_level", mode="before")
     @classmethod

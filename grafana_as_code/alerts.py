@@ -79,13 +79,13 @@ RULES = (
     AlertRule(
         uid="shop-login-failure-spike",
         title="ShopLoginFailureSpike",
-        value='sum(rate(ecommerce_user_logins_total{job="shop", status=~"failure|locked"}[5m])) * 60',
+        value='sum(rate(ecommerce_user_logins_total{job="shop", status=~"failure|throttled"}[5m])) * 60',
         operator=">",
         threshold=10,
         for_="2m",
         severity="warning",
         summary="Many failed logins: possible brute force",
-        description="{value} failed or locked-out logins per minute over 5 minutes (threshold 10).",
+        description="{value} failed or throttled logins per minute over 5 minutes (threshold 10).",
     ),
     AlertRule(
         uid="shop-checkout-failures",

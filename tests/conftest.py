@@ -15,11 +15,13 @@ from testkit.servers import PostgresServer, RedisServer, start_postgres, start_r
 
 
 def reset_caches() -> None:
+    from ecom_reflex.services import throttling
     from ecom_reflex.services.catalog import forget_category_counts
 
     settings.get_settings.cache_clear()
     db.get_engine.cache_clear()
     forget_category_counts()
+    throttling.forget()
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +30,8 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     for name in (
         "PORT", "HOST", "ADMIN_USERNAME", "ADMIN_PASSWORD", "ADMIN_EMAIL", "SEED_DEMO_DATA", "ENVIRONMENT",
         "WORKERS", "REDIS_URL", "LOG_FILE", "LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
-        "UPLOAD_DIR",
+        "UPLOAD_DIR", "TRUSTED_PROXIES", "LOGIN_FAILURES_PER_ADDRESS", "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
+        "LOGIN_FAILURES_PER_ACCOUNT", "REGISTRATIONS_PER_ADDRESS",
     ):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setitem(settings.Settings.model_config, "env_file", None)

@@ -104,5 +104,5 @@ def test_an_over_long_email_is_refused_not_cut_to_a_valid_one(migrated_sqlite):
 
     email = "a" * 250 + "@example.com"  # cut to 254 characters it would look valid
     form = form_fields({"username": "longmail", "email": email}, auth_state.REGISTRATION_FIELDS)
-    outcome = asyncio.run(auth_state._register(form, "Long-pass-1", "Long-pass-1", {}))
+    outcome = asyncio.run(auth_state._register(form, "Long-pass-1", "Long-pass-1", {}, "192.0.2.1"))
     assert not outcome.token and "email" in outcome.errors

@@ -48,9 +48,9 @@ def test_registration_and_login_hash_with_no_write_transaction_open(migrated_sql
     monkeypatch.setattr(auth_state, "hash_password", watching_hash)
     monkeypatch.setattr("ecom_reflex.services.auth.verify_password", watching_verify)
     form = {"username": "queued", "email": "queued@example.com"}
-    registered = asyncio.run(auth_state._register(form, PASSWORD, PASSWORD, {}))
-    logged_in = asyncio.run(auth_state._login("queued", PASSWORD, {}))
-    wrong = asyncio.run(auth_state._login("queued", "not-the-password", {}))
+    registered = asyncio.run(auth_state._register(form, PASSWORD, PASSWORD, {}, "192.0.2.1"))
+    logged_in = asyncio.run(auth_state._login("queued", PASSWORD, {}, "192.0.2.1"))
+    wrong = asyncio.run(auth_state._login("queued", "not-the-password", {}, "192.0.2.1"))
 
     assert registered.token and logged_in.token and not wrong.token
     assert seen == [True, True, True], "every hash and check ran with the write lock free"

@@ -59,7 +59,7 @@ def test_business_metric_names_operators_query(client):
 def test_labels_carry_no_ids(client):
     metrics.initialise("ecom-shop", "test")
     text = client.get("/metrics").text
-    assert 'ecommerce_user_logins_total{status="locked"}' in text
+    assert 'ecommerce_user_logins_total{status="throttled"}' in text
     assert 'ecommerce_checkout_failures_total{reason="out_of_stock"}' in text
     assert 'ecommerce_app_info{environment="test",service="ecom-shop",version=' in text
     for forbidden in ("user_id=", "username=", "order_id=", "path="):

@@ -27,9 +27,19 @@ def login_failed(username: str) -> None:
     logger.info("login failed", extra={"action": "login", "outcome": "failure", "username": username})
 
 
-def login_locked(username: str) -> None:
-    metrics.USER_LOGINS.labels(status="locked").inc()
-    logger.info("login refused: locked out", extra={"action": "login", "outcome": "locked", "username": username})
+def login_throttled(username: str, reason: str) -> None:
+    metrics.USER_LOGINS.labels(status="throttled").inc()
+    logger.warning(
+        "login refused: throttled",
+        extra={"action": "login", "outcome": "throttled", "username": username, "reason": reason},
+    )
+
+
+def registration_throttled(reason: str) -> None:
+    metrics.USER_REGISTRATIONS_THROTTLED.inc()
+    logger.warning(
+        "registration refused: throttled", extra={"action": "register", "outcome": "throttled", "reason": reason}
+    )
 
 
 def registered(username: str, user_id: int) -> None:

@@ -61,10 +61,13 @@ REVENUE_CENTS = Counter("ecommerce_revenue_cents", "Value of placed orders, in c
 CART_ADDITIONS = Counter("ecommerce_cart_additions", "Products added to a cart.")
 USER_LOGINS = Counter("ecommerce_user_logins", "Login attempts by outcome.", ["status"])
 USER_REGISTRATIONS = Counter("ecommerce_user_registrations", "Accounts registered.")
+USER_REGISTRATIONS_THROTTLED = Counter(
+    "ecommerce_user_registrations_throttled", "Registrations refused: too many new accounts from one address."
+)
 CHECKOUT_FAILURES = Counter("ecommerce_checkout_failures", "Checkouts that did not create an order.", ["reason"])
 LOW_STOCK_PRODUCTS = Gauge(
     "ecommerce_low_stock_products",
-    "Active products with fewer than 5 in stock.",
+    "Active products with fewer in stock than the low-stock threshold (5).",
     multiprocess_mode="mostrecent",
 )
 APP_INFO = Info("ecommerce_app", "The running shop.")
@@ -80,7 +83,8 @@ DB_TRANSACTION_RETRIES = Counter(
 )
 EVENT_FAILURES = Counter("reflex_event_failures", "Event handlers that raised, by what really failed.", ["reason"])
 
-LOGIN_STATUSES = ("success", "failure", "locked")
+# throttled: refused before the password was checked (services/throttling.py).
+LOGIN_STATUSES = ("success", "failure", "throttled")
 # What really failed, for event failures and failed checkouts alike (db.failure_reason decides).
 FAILURE_REASONS = ("database_busy", "database_unreachable", "database_error", "session_store_unreachable", "error")
 CHECKOUT_FAILURE_REASONS = ("validation", "empty_cart", "out_of_stock", "not_logged_in", *FAILURE_REASONS)

@@ -3,6 +3,7 @@
 import reflex as rx
 
 from ecom_reflex.components.layout import form_field, page_shell
+from ecom_reflex.services.auth import MIN_PASSWORD_LENGTH
 from ecom_reflex.state.auth import LoginState, RegisterState
 
 
@@ -62,6 +63,12 @@ def register_page() -> rx.Component:
                     rx.text("3-32 letters, digits, '_', '.' or '-'.", size="1", color=rx.color("gray", 10)),
                     form_field("E-mail", "email", errors, type="email", auto_complete="email", max_length=254),
                     form_field("Password", "password", errors, type="password", auto_complete="new-password"),
+                    rx.text(
+                        f"At least {MIN_PASSWORD_LENGTH} characters. A few uncommon words are easy to remember "
+                        "and hard to guess.",
+                        size="1",
+                        color=rx.color("gray", 10),
+                    ),
                     form_field("Confirm password", "confirm", errors, type="password", auto_complete="new-password"),
                     rx.button(
                         "Create account", type="submit", size="3", width="100%", loading=RegisterState.submitting

@@ -1,4 +1,4 @@
-"""Accounts and sessions: registration, login with throttling, session tokens.
+"""Accounts and sessions: registration, login, session tokens (throttling: services/throttling.py).
 
 Tokens are random (32 bytes) and live only in the browser; the database keeps
 their SHA-256 and an expiry. Unknown users and wrong passwords get the same
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -30,25 +29,29 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
+from zxcvbn import zxcvbn
 
-from ecom_reflex.models import AuthSession, LoginFailure, User, utcnow
+from ecom_reflex.models import AuthSession, User, utcnow
 from ecom_reflex.services.errors import FieldErrors
 from ecom_reflex.services.passwords import MAX_PASSWORD_BYTES, hash_password, verify_password
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = 10
+# zxcvbn's score (0-4) a new password needs: 3 is "safely unguessable: moderate protection
+# from an offline slow-hash scenario", which is what a leaked bcrypt table would face.
+MIN_PASSWORD_SCORE = 3
+# zxcvbn's time grows with the length; what it looks at is bounded (bcrypt stops at 72 bytes).
+STRENGTH_CHECKED_CHARACTERS = 72
 SESSION_LIFETIME = timedelta(days=7)
 TOKEN_BYTES = 32
-LOCKOUT_THRESHOLD = 5
-LOCKOUT_WINDOW = timedelta(minutes=15)
 
 INVALID_CREDENTIALS = "Wrong username or password."
 
 
 class LoginStatus(StrEnum):
     SUCCESS = "success"
-    FAILURE = "failure"
-    LOCKED = "locked"
+    FAILURE = "failure"  # unknown user or wrong password: what throttling counts
+    DISABLED = "disabled"  # the right password for a disabled account
 
 
 @dataclass(frozen=True)
@@ -83,15 +86,32 @@ def validate_registration(username: str, email: str, password: str, confirm: str
         email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError:
         errors["email"] = "Enter a valid e-mail address."
-    if len(password) < MIN_PASSWORD_LENGTH:
-        errors["password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
-    elif len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
-        errors["password"] = f"Use at most {MAX_PASSWORD_BYTES} bytes."
-    elif any(ord(character) < 32 or ord(character) == 127 for character in password):
-        errors["password"] = "Use letters, digits, spaces and symbols only (no control characters)."
+    if problem := password_problem(password, username, email):
+        errors["password"] = problem
     if password != confirm:
         errors["confirm"] = "The passwords do not match."
     return username, email, errors
+
+
+def password_problem(password: str, username: str, email: str) -> str:
+    """What is wrong with a new password, in words for the shopper; "" when it will do."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        return f"Use at most {MAX_PASSWORD_BYTES} bytes."
+    if any(ord(character) < 32 or ord(character) == 127 for character in password):
+        return "Use letters, digits, spaces and symbols only (no control characters)."
+    if not password.strip():
+        return "A password cannot be only spaces."
+    personal = {text.casefold() for text in (username, email, email.split("@")[0]) if text}
+    if password.strip().casefold() in personal:
+        return "Do not use your username or e-mail address as your password."
+    estimate = zxcvbn(password[:STRENGTH_CHECKED_CHARACTERS], user_inputs=[*personal, "reflex", "shop"])
+    if estimate["score"] < MIN_PASSWORD_SCORE:
+        feedback = estimate["feedback"]
+        advice = [feedback["warning"], *feedback["suggestions"]] if feedback["warning"] else feedback["suggestions"]
+        return " ".join(["This password is too easy to guess.", *[text for text in advice if text]])
+    return ""
 
 
 def check_registration(session: Session, username: str, email: str, password: str, confirm: str) -> tuple[str, str]:
@@ -127,16 +147,9 @@ def register(session: Session, username: str, email: str, password: str, confirm
     return create_account(session, username, email, hash_password(password))
 
 
-def _recent_failures(session: Session, key: str, now: datetime) -> list[datetime]:
-    return [
-        _as_utc(at)
-        for at in session.exec(
-            select(LoginFailure.attempted_at)
-            .where(LoginFailure.username_key == key, LoginFailure.attempted_at > now - LOCKOUT_WINDOW)
-            .order_by(LoginFailure.attempted_at.desc())
-            .limit(LOCKOUT_THRESHOLD)
-        ).all()
-    ]
+def account_key(username: str) -> str:
+    """What a login names: the username as typed, trimmed and lower-cased (known or not)."""
+    return username.strip().lower()[:64]
 
 
 @dataclass(frozen=True)
@@ -144,28 +157,15 @@ class LoginAttempt:
     """What begin_login read: enough to check the password without a session, and to finish."""
 
     key: str
-    now: datetime
-    # Set when the username is locked out: the answer, with no password check at all.
-    locked: LoginResult | None = None
     user_id: int | None = None
     password_hash: str = ""
 
 
-def begin_login(session: Session, username: str, now: datetime | None = None) -> LoginAttempt:
-    """The lockout check and the user's hash. Reads only."""
-    now = now or utcnow()
-    key = username.strip().lower()[:64]
-    failures = _recent_failures(session, key, now)
-    if len(failures) >= LOCKOUT_THRESHOLD:
-        unlock_at = failures[-1] + LOCKOUT_WINDOW
-        minutes = max(1, math.ceil((unlock_at - now).total_seconds() / 60))
-        locked = LoginResult(
-            LoginStatus.LOCKED,
-            message=f"Too many failed logins. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-        )
-        return LoginAttempt(key=key, now=now, locked=locked)
+def begin_login(session: Session, username: str) -> LoginAttempt:
+    """The user's id and hash (none for an unknown user). Reads only."""
+    key = account_key(username)
     row = session.exec(select(User.id, User.password_hash).where(func.lower(User.username) == key)).first()
-    return LoginAttempt(key=key, now=now, user_id=row[0] if row else None, password_hash=row[1] if row else "")
+    return LoginAttempt(key=key, user_id=row[0] if row else None, password_hash=row[1] if row else "")
 
 
 def check_password(attempt: LoginAttempt, password: str) -> bool:
@@ -174,22 +174,18 @@ def check_password(attempt: LoginAttempt, password: str) -> bool:
 
 
 def finish_login(session: Session, attempt: LoginAttempt, password_ok: bool) -> LoginResult:
-    """Record the outcome (a failure, or clearing them) and say who logged in. Writes."""
+    """Who logged in, read afresh (an admin may have disabled the account meanwhile)."""
     user = session.get(User, attempt.user_id) if attempt.user_id is not None else None
-    if user is not None and password_ok and user.is_active:
-        session.exec(delete(LoginFailure).where(LoginFailure.username_key == attempt.key))
-        return LoginResult(LoginStatus.SUCCESS, user=user)
-    if user is not None and password_ok:
-        return LoginResult(LoginStatus.FAILURE, message="This account is disabled.")
-    session.add(LoginFailure(username_key=attempt.key, attempted_at=attempt.now))
-    return LoginResult(LoginStatus.FAILURE, message=INVALID_CREDENTIALS)
+    if user is None or not password_ok:
+        return LoginResult(LoginStatus.FAILURE, message=INVALID_CREDENTIALS)
+    if not user.is_active:
+        return LoginResult(LoginStatus.DISABLED, message="This account is disabled.")
+    return LoginResult(LoginStatus.SUCCESS, user=user)
 
 
-def authenticate(session: Session, username: str, password: str, now: datetime | None = None) -> LoginResult:
-    """All login steps in one session (scripts, tests). Refused outright while the username is locked out."""
-    attempt = begin_login(session, username, now)
-    if attempt.locked is not None:
-        return attempt.locked
+def authenticate(session: Session, username: str, password: str) -> LoginResult:
+    """All login steps in one session (scripts, tests); throttling is the caller's (state/auth.py)."""
+    attempt = begin_login(session, username)
     return finish_login(session, attempt, check_password(attempt, password))
 
 

@@ -17,13 +17,14 @@ from ecom_reflex.models import User
 from ecom_reflex.observability import business
 from ecom_reflex.observability.instrumentation import bind_user
 from ecom_reflex.offload import run_db, run_hashing
-from ecom_reflex.services import auth, cart
+from ecom_reflex.services import auth, cart, throttling
 from ecom_reflex.services.auth import LoginAttempt, LoginStatus
 from ecom_reflex.services.errors import FieldErrors
 from ecom_reflex.services.passwords import hash_password
+from ecom_reflex.services.throttling import Refusal
 from ecom_reflex.state.cart import CartState
 from ecom_reflex.state.inputs import form_fields, password_field
-from ecom_reflex.state.session import safe_next_path
+from ecom_reflex.state.session import client_address, safe_next_path
 
 # The most characters read: more than validate_registration accepts, so it judges and says so.
 REGISTRATION_FIELDS = {"username": 256, "email": 1_024}
@@ -36,6 +37,7 @@ class _Outcome:
     message: str = ""
     errors: dict[str, str] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    status: LoginStatus | None = None
 
 
 def _start(session: Session, user_id: int, guest_lines: dict[int, int]) -> tuple[str, list[str]]:
@@ -44,38 +46,53 @@ def _start(session: Session, user_id: int, guest_lines: dict[int, int]) -> tuple
     return token, cart.merge_guest_cart(session, guest_lines, user_id)
 
 
-async def _login(username: str, password: str, guest_lines: dict[int, int]) -> _Outcome:
-    attempt: LoginAttempt = await run_db(transaction, lambda session: auth.begin_login(session, username))
-    if attempt.locked is not None:
-        business.login_locked(username)
-        return _Outcome(message=attempt.locked.message)
+async def _login(username: str, password: str, guest_lines: dict[int, int], address: str) -> _Outcome:
+    account = auth.account_key(username)
+
+    def begin(session: Session) -> LoginAttempt | Refusal:
+        return throttling.login_refusal(address, account) or auth.begin_login(session, username)
+
+    attempt = await run_db(transaction, begin)
+    if isinstance(attempt, Refusal):
+        business.login_throttled(username, attempt.reason)
+        return _Outcome(message=attempt.message)
     password_ok = await run_hashing(auth.check_password, attempt, password)
 
     def finish(session: Session) -> _Outcome:
         result = auth.finish_login(session, attempt, password_ok)
         if result.status is not LoginStatus.SUCCESS:
-            return _Outcome(message=result.message)
+            return _Outcome(message=result.message, status=result.status)
         token, notices = _start(session, result.user.id, guest_lines)
         return _Outcome(token=token, user_id=result.user.id, notices=notices)
 
     outcome = await run_db(lambda: transaction(finish, write=True))
     # Counted once the transaction has committed.
     if outcome.token:
+        await run_db(throttling.login_succeeded, address, account)
         bind_user(outcome.user_id)
         business.login_succeeded(username, outcome.user_id)
     else:
+        if outcome.status is LoginStatus.FAILURE:
+            await run_db(throttling.login_failed, address, account)
         business.login_failed(username)
     return outcome
 
 
-async def _register(form: dict[str, str], password: str, confirm: str, guest_lines: dict[int, int]) -> _Outcome:
-    def check(session: Session) -> tuple[str, str]:
-        return auth.check_registration(session, form["username"], form["email"], password, confirm)
+async def _register(
+    form: dict[str, str], password: str, confirm: str, guest_lines: dict[int, int], address: str
+) -> _Outcome:
+    def check(session: Session) -> tuple[str, str] | Refusal:
+        refusal = throttling.registration_refusal(address)
+        return refusal or auth.check_registration(session, form["username"], form["email"], password, confirm)
 
     try:
-        username, email = await run_db(transaction, check)
+        checked = await run_db(transaction, check)
     except FieldErrors as error:
         return _Outcome(errors=error.errors)
+    if isinstance(checked, Refusal):
+        business.registration_throttled(checked.reason)
+        return _Outcome(message=checked.message)
+    username, email = checked
     password_hash = await run_hashing(hash_password, password)
 
     def create(session: Session) -> _Outcome:
@@ -88,6 +105,7 @@ async def _register(form: dict[str, str], password: str, confirm: str, guest_lin
         outcome = await run_db(lambda: transaction(create, write=True))
     except FieldErrors as error:
         return _Outcome(errors=error.errors)
+    await run_db(throttling.registered, address)
     bind_user(outcome.user_id)
     business.registered(username, outcome.user_id)
     return outcome
@@ -135,7 +153,7 @@ class LoginState(AuthFormState):
         yield
         guest_lines, notice = self._guest_lines()
         try:
-            outcome = await _login(username, password, guest_lines)
+            outcome = await _login(username, password, guest_lines, client_address(self.router))
         finally:
             self.submitting = False
         if not outcome.token:
@@ -157,11 +175,11 @@ class RegisterState(AuthFormState):
         password, confirm = password_field(form_data, "password"), password_field(form_data, "confirm")
         guest_lines, notice = self._guest_lines()
         try:
-            outcome = await _register(form, password, confirm, guest_lines)
+            outcome = await _register(form, password, confirm, guest_lines, client_address(self.router))
         finally:
             self.submitting = False
         if not outcome.token:
-            self.errors = outcome.errors
+            self.errors, self.form_error = outcome.errors, outcome.message
             return
         for event in await self._finish(outcome, f"Welcome, {form['username']}! Your account is ready.", notice):
             yield event

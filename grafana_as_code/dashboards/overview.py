@@ -175,7 +175,7 @@ def build():
     )
     grid.add(
         _series(
-            "Logins per minute: success vs failure vs locked",
+            "Logins per minute: success vs failure vs throttled",
             "short",
             promql(
                 f"sum by (status) (rate(ecommerce_user_logins_total{{{SHOP_SELECTOR}}}[$__rate_interval])) * 60",
