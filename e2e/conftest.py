@@ -40,6 +40,7 @@ class ShopServer:
     admin_password: str
     log_file: Path
     otlp: OtlpReceiver
+    metrics_token: str
 
     @property
     def address(self) -> str:
@@ -62,6 +63,7 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
     log_file.unlink(missing_ok=True)
     port = free_port()
     admin_password = secrets.token_urlsafe(16)
+    metrics_token = secrets.token_urlsafe(24)
     env = reflex_environment()
     env.update(
         DB_URL=f"sqlite:///{db_file}",
@@ -79,6 +81,7 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
         # Tests come from loopback and say, as a proxy would, which address each client has
         # (X-Forwarded-For): every test is a shopper of its own to the per-address throttles.
         TRUSTED_PROXIES="127.0.0.1",
+        METRICS_TOKEN=metrics_token,
     )
     log_path = ARTIFACTS / "server.log"
     log_path.write_text("")
@@ -96,6 +99,7 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
             admin_password=admin_password,
             log_file=log_file,
             otlp=otlp_receiver,
+            metrics_token=metrics_token,
         )
     finally:
         shop.stop()
@@ -103,7 +107,8 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
 
 @pytest.fixture(scope="session")
 def prometheus(shop_server: ShopServer, tmp_path_factory: pytest.TempPathFactory):
-    server = start_prometheus(shop_server.address, tmp_path_factory.mktemp("prometheus"), ARTIFACTS / "prometheus.log")
+    workdir = tmp_path_factory.mktemp("prometheus")
+    server = start_prometheus(shop_server.address, workdir, ARTIFACTS / "prometheus.log", shop_server.metrics_token)
     yield server
     server.stop()
 

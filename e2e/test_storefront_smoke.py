@@ -73,8 +73,11 @@ def test_unknown_category_shows_a_friendly_empty_state(page: Page):
     expect(page.get_by_test_id("product-card")).to_have_count(12)
 
 
-def test_health_and_metrics_on_the_same_port(page: Page):
+def test_health_and_metrics_on_the_same_port(page: Page, shop_server):
     health = page.request.get("/health")
     assert health.status == 200 and health.json() == {"status": "ok", "database": "ok"}
-    metrics = page.request.get("/metrics")
+    # The metrics tell revenue and login failures: with METRICS_TOKEN set, only its bearer gets them.
+    assert page.request.get("/metrics").status == 401
+    assert page.request.get("/metrics", headers={"Authorization": "Bearer wrong-token-guess"}).status == 401
+    metrics = page.request.get("/metrics", headers={"Authorization": f"Bearer {shop_server.metrics_token}"})
     assert metrics.status == 200 and "python_info" in metrics.text()

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     low_stock_refresh_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Grafana's contact point posts alerts to /alerts with this bearer token; unset = endpoint off.
     alert_webhook_token: str | None = Field(default=None, min_length=16)
+    # GET /metrics answers only with this bearer token; unset = anyone who reaches the port.
+    metrics_token: str | None = Field(default=None, min_length=16)
 
     # Throttling (services/throttling.py), in the `limits` library's notation ("5 per minute; 20 per hour").
     # Failed logins from one client address, for any account: past it, that address may not log in.
@@ -138,7 +140,9 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("log_file", "otel_exporter_otlp_endpoint", "redis_url", "alert_webhook_token", mode="before")
+    @field_validator(
+        "log_file", "otel_exporter_otlp_endpoint", "redis_url", "alert_webhook_token", "metrics_token", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -184,7 +188,7 @@ class SettingsError(Exception):
 
 
 # Values never echoed back in an error message.
-SECRET_SETTINGS = frozenset({"admin_password", "alert_webhook_token"})
+SECRET_SETTINGS = frozenset({"admin_password", "alert_webhook_token", "metrics_token"})
 
 
 def _mask_url_password(text: str) -> str:

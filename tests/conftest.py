@@ -31,7 +31,7 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         "PORT", "HOST", "ADMIN_USERNAME", "ADMIN_PASSWORD", "ADMIN_EMAIL", "SEED_DEMO_DATA", "ENVIRONMENT",
         "WORKERS", "REDIS_URL", "LOG_FILE", "LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
         "UPLOAD_DIR", "TRUSTED_PROXIES", "LOGIN_FAILURES_PER_ADDRESS", "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
-        "LOGIN_FAILURES_PER_ACCOUNT", "REGISTRATIONS_PER_ADDRESS",
+        "LOGIN_FAILURES_PER_ACCOUNT", "REGISTRATIONS_PER_ADDRESS", "METRICS_TOKEN", "ALERT_WEBHOOK_TOKEN",
     ):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setitem(settings.Settings.model_config, "env_file", None)

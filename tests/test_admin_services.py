@@ -245,3 +245,28 @@ def test_admin_order_list_filters_and_searches(session):
     assert [row.id for row in orders.list_orders(session, search="buyerpaid").items] == [order.id]
     assert orders.list_orders(session).total == 2
     assert orders.list_orders(session, status="bogus").total == 2
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims `width` x `height` pixels: a decompression bomb's calling card."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(("width", "height"), [(30_000, 30_000), (9_000, 9_000), (5_001, 5_000)])
+def test_an_image_claiming_too_many_pixels_is_refused_before_decoding(tmp_path, width, height):
+    with pytest.raises(ServiceError, match="use at most 25 megapixels"):
+        images.store_image(png_claiming(width, height), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_image_at_the_pixel_limit_is_accepted(tmp_path):
+    buffer = io.BytesIO()
+    Image.new("1", (5_000, 5_000)).save(buffer, format="PNG")
+    assert images.store_image(buffer.getvalue(), tmp_path).endswith(".png")

@@ -191,3 +191,11 @@ def test_category_counts_are_recounted_when_an_admin_edit_commits(seeded):
     assert books() == 7
     catalog.forget_category_counts()
     assert books() == 8
+
+
+@pytest.mark.parametrize("query", ["Key\x00board", "Key\x00\x00board\x07", "\x00Keyboard\t", "Keyboard\x1b"])
+def test_control_characters_in_a_search_never_reach_the_index(seeded, query):
+    # A NUL ends an FTS5 query string: unfiltered, the search failed like an unreachable database.
+    assert {item.name for item in catalog.list_storefront_products(seeded, query=query).items} == {
+        "Mechanical Keyboard"
+    }

@@ -138,3 +138,16 @@ def test_observability_off_leaves_requests_untouched(monkeypatch):
     monkeypatch.setenv("OBSERVABILITY", "false")
     reset_caches()
     assert observe_requests(app) is app
+
+
+def test_with_a_metrics_token_only_its_bearer_is_answered(client, monkeypatch):
+    from tests.conftest import reset_caches
+
+    monkeypatch.setenv("METRICS_TOKEN", "s" * 32)
+    reset_caches()
+    for headers in ({}, {"Authorization": "Bearer " + "t" * 32}, {"Authorization": "s" * 32}):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 401 and "ecommerce" not in refused.text
+        assert refused.headers["www-authenticate"] == "Bearer"
+    answered = client.get("/metrics", headers={"Authorization": "Bearer " + "s" * 32})
+    assert answered.status_code == 200 and "python_info" in answered.text

@@ -271,8 +271,9 @@ def test_env_example_documents_every_secret_the_compose_file_reads() -> None:
         "ALERT_WEBHOOK_TOKEN": "",
         "SHOP_ADMIN_PASSWORD": "",
         "POSTGRES_PASSWORD": "",
+        "METRICS_TOKEN": "",
     }
-    assert example.count("secrets.token_urlsafe(") >= 4
+    assert example.count("secrets.token_urlsafe(") >= 5
     read = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text(encoding="utf-8")))
     assert read == set(assignments)
     gitignore = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
@@ -282,11 +283,17 @@ def test_env_example_documents_every_secret_the_compose_file_reads() -> None:
 # --- Prometheus -----------------------------------------------------------------------------
 
 
-def test_promtool_accepts_the_prometheus_config() -> None:
+def test_promtool_accepts_the_prometheus_config(tmp_path: Path) -> None:
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
     assert Path(promtool).exists(), "promtool missing: `make test` installs Debian's prometheus package"
+    # promtool opens the bearer token file, which only the container has (a compose secret).
+    copy = tmp_path / "prometheus"
+    shutil.copytree(MONITORING / "prometheus", copy)
+    (tmp_path / "metrics_token").write_text("a-token-for-promtool-only")
+    config = copy / "prometheus.yml"
+    config.write_text(config.read_text().replace("/run/secrets/metrics_token", str(tmp_path / "metrics_token")))
     result = subprocess.run(
-        [promtool, "check", "config", "monitoring/prometheus/prometheus.yml"],
+        [promtool, "check", "config", str(config)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -320,6 +327,16 @@ def test_prometheus_scrapes_the_shop_and_the_stack(services: dict[str, Any]) -> 
     ):
         assert flag in command
     assert mounts(services["prometheus"])["/etc/prometheus"] == ("./prometheus", "ro")
+
+
+def test_prometheus_scrapes_the_shop_with_the_token_the_app_requires(compose, services) -> None:
+    config = load_yaml(MONITORING / "prometheus" / "prometheus.yml")
+    shop = next(job for job in config["scrape_configs"] if job["job_name"] == "shop")
+    assert shop["authorization"] == {"credentials_file": "/run/secrets/metrics_token"}
+    assert compose["secrets"]["metrics_token"] == {"environment": "METRICS_TOKEN"}
+    assert services["prometheus"]["secrets"] == ["metrics_token"]
+    for app in ("app", "app-scale"):
+        assert services[app]["environment"]["METRICS_TOKEN"].startswith("${METRICS_TOKEN:?")
 
 
 # --- Alloy and Loki -------------------------------------------------------------------------

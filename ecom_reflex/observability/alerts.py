@@ -7,13 +7,13 @@ then only requests carrying it as a bearer token are accepted.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ecom_reflex.observability.access import bearer_refusal
 from ecom_reflex.settings import get_settings
 
 logger = logging.getLogger("ecom_reflex.alerts")
@@ -24,9 +24,8 @@ async def alerts_webhook(request: Request) -> Response:
     token = get_settings().alert_webhook_token
     if token is None:
         return JSONResponse({"error": "not found"}, status_code=404)
-    supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(supplied.encode(), token.encode()):
-        return JSONResponse({"error": "unauthorized"}, status_code=401)
+    if (refusal := bearer_refusal(request, token)) is not None:
+        return refusal
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         return JSONResponse({"error": "too large"}, status_code=413)

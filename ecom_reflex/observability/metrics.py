@@ -31,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ecom_reflex import __version__
+from ecom_reflex.observability.access import bearer_refusal
+from ecom_reflex.settings import get_settings
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -149,7 +151,13 @@ def _registry() -> CollectorRegistry:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    """Prometheus text by default; OpenMetrics (with exemplars) when the scraper asks for it."""
+    """Prometheus text by default; OpenMetrics (with exemplars) when the scraper asks for it.
+
+    With METRICS_TOKEN set, only a scraper that brings it as a bearer token gets an answer:
+    the metrics tell revenue, order counts and login failures.
+    """
+    if (token := get_settings().metrics_token) is not None and (refusal := bearer_refusal(request, token)):
+        return refusal
     registry = _registry()
     if "application/openmetrics-text" in request.headers.get("accept", ""):
         return Response(generate_openmetrics(registry), media_type=OPENMETRICS_CONTENT_TYPE)

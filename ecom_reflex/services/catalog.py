@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from ecom_reflex.models import Category, Product
 from ecom_reflex.money import format_cents
 from ecom_reflex.services.errors import NotFound
-from ecom_reflex.services.listing import clamp_page, text_match
+from ecom_reflex.services.listing import clamp_page, search_text, text_match
 
 PER_PAGE = 12
 MAX_CATEGORIES = 50  # the category bar shows at most this many
@@ -126,7 +126,7 @@ def list_storefront_products(
         # A subquery rather than a join, so the count reads one index and not categories too.
         category_id = select(Category.id).where(Category.slug == category_slug).scalar_subquery()
         conditions.append(Product.category_id == category_id)
-    query = query.strip()[:MAX_QUERY_LENGTH]
+    query = search_text(query, MAX_QUERY_LENGTH)
     if query:
         conditions.append(product_text_match(session, query))
 

@@ -11,6 +11,10 @@ from PIL import Image, UnidentifiedImageError
 from ecom_reflex.services.errors import ServiceError
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
+# A few compressed megabytes can claim billions of pixels (a decompression bomb): the size
+# the header states is checked before anything is decoded.
+MAX_IMAGE_PIXELS = 25_000_000
+TOO_MANY_PIXELS = f"The image has too many pixels: use at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels."
 # Pillow's format name -> the extension we store it under.
 ALLOWED_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 UPLOAD_URL_PREFIX = "/_upload/"
@@ -25,7 +29,11 @@ def detect_format(data: bytes) -> str:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image_format = image.format
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise ServiceError(f"{TOO_MANY_PIXELS} This one is {image.width} x {image.height}.")
             image.verify()
+    except Image.DecompressionBombError:  # Pillow's own, far higher limit, met while reading the header
+        raise ServiceError(TOO_MANY_PIXELS) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise ServiceError("The file is not a PNG, JPEG or WebP image.") from None
     if image_format not in ALLOWED_FORMATS:

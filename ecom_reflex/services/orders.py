@@ -22,7 +22,7 @@ from ecom_reflex.money import format_cents
 from ecom_reflex.observability.tracing import span
 from ecom_reflex.services import cart
 from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
-from ecom_reflex.services.listing import clamp_page, text_match
+from ecom_reflex.services.listing import clamp_page, search_text, text_match
 
 ORDERS_PER_PAGE = 10
 ADMIN_ORDERS_PER_PAGE = 20
@@ -393,7 +393,7 @@ def list_orders(session: Session, *, status: str = "", search: str = "", page: i
     conditions = []
     if status in {s.value for s in OrderStatus}:
         conditions.append(Order.status == status)
-    search = search.strip().lstrip("#")
+    search = search_text(search).lstrip("#")
     if search:
         by_customer = text_match(search, User.username, User.email)
         conditions.append(or_(Order.id == int(search), by_customer) if search.isdigit() else by_customer)

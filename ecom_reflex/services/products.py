@@ -14,7 +14,7 @@ from ecom_reflex.money import format_cents
 from ecom_reflex.services.catalog import categories_changed, product_text_match
 from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.images import is_known_image
-from ecom_reflex.services.listing import clamp_page
+from ecom_reflex.services.listing import clamp_page, search_text
 
 ADMIN_PER_PAGE = 20
 MAX_PRICE_CENTS = 100_000_000  # 1,000,000.00
@@ -112,8 +112,8 @@ def list_admin_products(
     session: Session, *, query: str = "", category_id: int | None = None, page: int = 1
 ) -> AdminProductPage:
     conditions = []
-    if query.strip():
-        conditions.append(product_text_match(session, query.strip()))
+    if query := search_text(query):
+        conditions.append(product_text_match(session, query))
     if category_id:
         conditions.append(Product.category_id == category_id)
     total = session.exec(select(func.count(Product.id)).where(*conditions)).one()

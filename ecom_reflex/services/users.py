@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from ecom_reflex.models import AuthSession, User
 from ecom_reflex.services.errors import NotFound, ServiceError
-from ecom_reflex.services.listing import clamp_page, text_match
+from ecom_reflex.services.listing import clamp_page, search_text, text_match
 from ecom_reflex.services.passwords import hash_password, verify_password
 
 
@@ -80,8 +80,8 @@ class UserPage:
 
 def list_users(session: Session, *, query: str = "", page: int = 1) -> UserPage:
     conditions = []
-    if query.strip():
-        conditions.append(text_match(query.strip(), User.username, User.email))
+    if query := search_text(query):
+        conditions.append(text_match(query, User.username, User.email))
     total = session.exec(select(func.count(User.id)).where(*conditions)).one()
     page, pages = clamp_page(total, page, ADMIN_USERS_PER_PAGE)
     users = session.exec(

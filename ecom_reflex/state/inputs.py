@@ -9,14 +9,12 @@ fields whatever was sent.
 
 from __future__ import annotations
 
-import re
+from ecom_reflex.services.listing import CONTROL_CHARACTERS
 
 # The largest id a database column holds (signed 64-bit); above it nothing can exist.
 MAX_ID = 2**63 - 1
 # Longest digit string worth converting: 19 digits hold every 64-bit value.
 _MAX_DIGITS = 19
-# Control characters (NUL included) never belong in a field; tab and newline become spaces.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 DEFAULT_TEXT_LENGTH = 200
 
 
@@ -61,7 +59,7 @@ def clean_text(raw: object, max_length: int = DEFAULT_TEXT_LENGTH, *, multiline:
     text = str(raw)[: max_length * 4].replace("\r\n", "\n")  # no work on megabytes we will cut anyway
     if not multiline:
         text = text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
-    return _CONTROL.sub("", text).strip()[:max_length]
+    return CONTROL_CHARACTERS.sub("", text).strip()[:max_length]
 
 
 def form_fields(form_data: object, lengths: dict[str, int], multiline: frozenset[str] = frozenset()) -> dict[str, str]:
