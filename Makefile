@@ -25,11 +25,11 @@ lint: test-deps ## ruff: lint and formatting
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-unit: test-deps ## Unit and integration tests only (no browser)
-	$(PY) -m pytest tests
+unit: test-deps ## Unit and integration tests only (no browser, no running shop)
+	$(PY) -m pytest tests --ignore=tests/security
 
-e2e: test-deps bun system-packages ## Browser journeys only
-	$(PY) -m pytest e2e
+e2e: test-deps bun system-packages ## Browser journeys and the attacks on the running shop
+	$(PY) -m pytest e2e tests/security
 
 deps: $(VENV)/.deps-installed
 test-deps: $(VENV)/.test-deps-installed

@@ -30,9 +30,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.loadgen import CART, CATALOG, CHECKOUT, REGISTER, SESSION, Shopper, Stats, router_data
+from bench.loadgen import AUTH_FORM, CART, CATALOG, CHECKOUT, REGISTER, SESSION, Shopper, Stats, router_data
 
-LOGIN = f"{CART}.ecom_reflex___state___auth____auth_form_state.ecom_reflex___state___auth____login_state"
+LOGIN = f"{AUTH_FORM}.ecom_reflex___state___auth____login_state"
 PASSWORD = "Journey-pass-1"
 SHIPPING = {"name": "Journey Shopper", "line1": "1 Queue St", "line2": "", "city": "Bench", "postal_code": "1000",
             "country": "Testland"}  # fmt: skip
@@ -109,9 +109,12 @@ async def journey(url: str, result: JourneyResult, rng: random.Random) -> None:
         form = {"username": name, "email": f"{name}@example.com", "password": PASSWORD, "confirm": PASSWORD}
         delta = await tab.send("register", REGISTER, "register", {"form_data": form}, router_data("/register"),
                                until=lambda d: bool(d.get(SESSION, {}).get("username_rx_state_"))
-                               or bool(d.get(REGISTER, {}).get("errors_rx_state_")))  # fmt: skip
+                               or bool(d.get(AUTH_FORM, {}).get("errors_rx_state_"))
+                               or bool(d.get(AUTH_FORM, {}).get("form_error_rx_state_")))  # fmt: skip
         if delta.get(SESSION, {}).get("username_rx_state_") != name:
-            raise JourneyFailed(f"register: {delta.get(REGISTER, {}).get('errors_rx_state_')} {tab.error_toasts()}")
+            answer = delta.get(AUTH_FORM, {})
+            refused = answer.get("errors_rx_state_") or answer.get("form_error_rx_state_")
+            raise JourneyFailed(f"register: {refused} {tab.error_toasts()}")
         await tab.close()
 
         tab = await _connect(url, result, rng, "/login")  # a fresh tab: logged out, as on another device
@@ -120,9 +123,9 @@ async def journey(url: str, result: JourneyResult, rng: random.Random) -> None:
         form = {"username": name, "password": PASSWORD}
         delta = await tab.send("login", LOGIN, "log_in", {"form_data": form}, router_data("/login"),
                                until=lambda d: bool(d.get(SESSION, {}).get("username_rx_state_"))
-                               or bool(d.get(LOGIN, {}).get("form_error_rx_state_")))  # fmt: skip
+                               or bool(d.get(AUTH_FORM, {}).get("form_error_rx_state_")))  # fmt: skip
         if delta.get(SESSION, {}).get("username_rx_state_") != name:
-            raise JourneyFailed(f"login: {delta.get(LOGIN, {}).get('form_error_rx_state_')} {tab.error_toasts()}")
+            raise JourneyFailed(f"login: {delta.get(AUTH_FORM, {}).get('form_error_rx_state_')} {tab.error_toasts()}")
 
         step = "browse"
         delta = await tab.send("browse", CATALOG, "load_listing", route=router_data("/"),

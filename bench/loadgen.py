@@ -31,7 +31,9 @@ SESSION = f"{ROOT}.ecom_reflex___state___session____session_state"
 CART = f"{SESSION}.ecom_reflex___state___cart____cart_state"
 CATALOG = f"{CART}.ecom_reflex___state___catalog____catalog_state"
 PRODUCT = f"{CART}.ecom_reflex___state___catalog____product_state"
-REGISTER = f"{CART}.ecom_reflex___state___auth____auth_form_state.ecom_reflex___state___auth____register_state"
+# The login and registration forms' errors live in their parent, AuthFormState.
+AUTH_FORM = f"{CART}.ecom_reflex___state___auth____auth_form_state"
+REGISTER = f"{AUTH_FORM}.ecom_reflex___state___auth____register_state"
 CHECKOUT = f"{CART}.ecom_reflex___state___checkout____checkout_state"
 SEARCHES = ("mat", "book", "USB", "wool", "set", "coffee", "game", "jacket")
 CATEGORIES = ("books", "clothing", "electronics", "home-kitchen", "sports-outdoors", "toys-games")

@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.conftest import ARTIFACTS
+from e2e.fixtures import ARTIFACTS
 from e2e.helpers import add_from_product_page, from_own_address, log_in, query, register, unique_name
 
 

@@ -21,7 +21,7 @@ import redis as redis_client
 from playwright.sync_api import Browser, expect
 
 from bench.journeys import run_journeys
-from e2e.conftest import ARTIFACTS
+from e2e.fixtures import ARTIFACTS
 from e2e.helpers import cart_count, from_own_address, unique_name
 from e2e.test_concurrency import SHOPPERS, assert_all_completed, in_own_loop
 from ecom_reflex.cli import reflex_environment

@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from e2e.conftest import ARTIFACTS
+from e2e.fixtures import ARTIFACTS
 from e2e.helpers import (
     add_from_product_page,
     cart_count,

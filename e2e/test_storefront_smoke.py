@@ -5,7 +5,7 @@ import sqlite3
 
 from playwright.sync_api import Page, expect
 
-from e2e.conftest import ARTIFACTS
+from e2e.fixtures import ARTIFACTS
 from e2e.helpers import active_product_count, listing_pages
 
 

@@ -21,6 +21,7 @@ from ecom_reflex.pages.admin import dashboard as admin_dashboard
 from ecom_reflex.pages.admin import orders as admin_orders
 from ecom_reflex.pages.admin import products as admin_products
 from ecom_reflex.pages.admin import users as admin_users
+from ecom_reflex.security import security_headers, websocket_origins
 from ecom_reflex.services.images import MAX_IMAGE_BYTES
 from ecom_reflex.settings import get_settings
 from ecom_reflex.state.admin.dashboard import AdminAnalyticsState
@@ -91,10 +92,12 @@ api = Starlette(
 
 app = rx.App(
     # Outermost last: request timing sees everything, the upload cap included.
-    api_transformer=[api, limit_upload_size, observe_requests],
+    api_transformer=[api, limit_upload_size, security_headers, observe_requests],
     backend_exception_handler=event_failed,
 )
 app.register_lifespan_task(lifespan)
+# Reflex lets every origin open the websocket; the shop lets only its own (security.py).
+app.sio.eio.cors_allowed_origins = websocket_origins()
 
 # (component, route, title, on_load)
 PAGES = [

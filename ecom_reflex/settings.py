@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed;
     # otherwise the client address is the connection's peer.
     trusted_proxies: str = ""
+    # Origins (scheme://host[:port], comma-separated) whose pages may open the websocket;
+    # unset = only the origin the shop is served at.
+    allowed_origins: str = ""
 
     @field_validator("db_url")
     @classmethod
@@ -127,6 +130,18 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{part!r} is not an address or network (e.g. 10.0.0.0/8)") from None
         return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _valid_origins(cls, value: str) -> str:
+        for part in filter(None, (piece.strip() for piece in value.split(","))):
+            if not re.fullmatch(r"https?://[^/\s]+", part):
+                raise ValueError(f"{part!r} is not an origin like https://shop.example.com")
+        return value
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        return [part.strip().rstrip("/") for part in self.allowed_origins.split(",") if part.strip()]
 
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

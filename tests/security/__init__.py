@@ -1,0 +1,24 @@
+"""The shop's threat model, as attacks on the running shop (the e2e server, e2e/fixtures.py).
+
+Any client can speak the websocket protocol and send any event with any payload, and any
+HTTP client can call any route. Each test here is one attack, then the proof that it failed
+and changed nothing:
+
+- test_accounts.py: password guessing (no lockout button for the attacker), registration
+  floods, weak passwords.
+- test_edge.py: security headers and a Content-Security-Policy the built app runs under,
+  websocket origins, /metrics.
+- test_input.py: hostile search text, decompression-bomb uploads.
+
+Attacks that already failed before this suite and are proved elsewhere:
+- every admin event handler refuses shoppers and nobody: tests/test_admin_security.py;
+- another shopper's order is "not found": tests/test_orders.py
+  (test_history_and_detail_only_for_the_owner), e2e/test_shopper_journey.py
+  (test_unknown_product_and_order_and_page_are_friendly);
+- a disabled user or a revoked session is out at once: tests/test_auth.py
+  (test_a_disabled_user_is_out_at_once), tests/test_admin_services.py
+  (test_disabling_a_user_ends_their_sessions);
+- a double-submitted or racing checkout is one order: tests/test_orders.py
+  (test_the_same_idempotency_key_gives_the_same_order, test_a_resubmission_racing_the_first_...);
+- hostile ids, quantities, text and guest carts are bounded: tests/test_inputs.py.
+"""
