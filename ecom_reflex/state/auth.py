@@ -128,6 +128,7 @@ class AuthFormState(CartState):
             return rx.redirect(self.next_path)
 
     async def _finish(self, outcome: _Outcome, welcome: str, notice: str):
+        await self._forget_the_previous_user()  # whoever used this tab before: nothing of theirs stays
         self.auth_token = outcome.token
         self.guest_cart = "{}"
         await run_db(self._load_cart)

@@ -19,7 +19,7 @@ from ecom_reflex.db import transaction
 from ecom_reflex.models import User
 from ecom_reflex.observability import business
 from ecom_reflex.observability.instrumentation import bind_user
-from ecom_reflex.offload import in_db_thread
+from ecom_reflex.offload import run_db
 from ecom_reflex.services import auth
 from ecom_reflex.settings import get_settings
 
@@ -98,15 +98,25 @@ class SessionState(rx.State):
         self.username = user.username if user else ""
         self.is_admin = bool(user and user.is_admin)
 
+    async def _forget_the_previous_user(self) -> None:
+        """Every state of this tab back to its defaults, loaded or not (cart, checkout, orders,
+        every admin state, the token): at log-out and before someone logs in, so nothing of the
+        previous user is kept on the server for this tab or sent to it again on reconnect."""
+        session_state = await self.get_state(SessionState)
+        session_state.reset()  # itself and the substates this event loaded
+        pending = list(SessionState.get_substates())
+        while pending:
+            state_class = pending.pop()
+            (await self.get_state(state_class)).reset()  # the rest, from the state store
+            pending.extend(state_class.get_substates())
+
     @rx.event
-    @in_db_thread
-    def logout(self):
+    async def logout(self):
         def end(session: Session) -> int | None:
             user = self._current_user(session)
             auth.end_session(session, self.auth_token)
             return user.id if user else None
 
-        business.logged_out(transaction(end, write=True))
-        self.auth_token = ""
-        self._show_user(None)
+        business.logged_out(await run_db(lambda: transaction(end, write=True)))
+        await self._forget_the_previous_user()
         return [rx.redirect("/"), rx.toast.info("You are logged out.")]

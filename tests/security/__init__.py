@@ -9,6 +9,8 @@ and changed nothing:
 - test_edge.py: security headers and a Content-Security-Policy the built app runs under,
   websocket origins, /metrics.
 - test_input.py: hostile search text, decompression-bomb uploads.
+- test_sessions.py: what a tab gets back from the server after its user logged out or
+  someone else logged in on it.
 
 Attacks that already failed before this suite and are proved elsewhere:
 - every admin event handler refuses shoppers and nobody: tests/test_admin_security.py;
