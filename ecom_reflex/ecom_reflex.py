@@ -14,6 +14,7 @@ from ecom_reflex.components.layout import SHOP_NAME
 from ecom_reflex.db import check_database, check_redis, failure_message, failure_reason
 from ecom_reflex.lifespan import lifespan
 from ecom_reflex.observability.alerts import alerts_webhook
+from ecom_reflex.observability.client_noise import frontend_exception
 from ecom_reflex.observability.instrumentation import event_exception_handler, observe_requests
 from ecom_reflex.observability.metrics import metrics_endpoint
 from ecom_reflex.pages import auth, cart, checkout, home, not_found, orders, product
@@ -94,6 +95,7 @@ app = rx.App(
     # Outermost last: request timing sees everything, the upload cap included.
     api_transformer=[api, limit_upload_size, security_headers, observe_requests],
     backend_exception_handler=event_failed,
+    frontend_exception_handler=frontend_exception,
 )
 app.register_lifespan_task(lifespan)
 # Reflex lets every origin open the websocket; the shop lets only its own (security.py).

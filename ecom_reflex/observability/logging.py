@@ -18,6 +18,8 @@ from pathlib import Path
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
+from ecom_reflex.observability.client_noise import ClientNoiseFilter
+
 # Set per event (each Reflex event runs in its own task, so these never leak between events).
 current_event: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_event", default=None)
 current_user_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_user_id", default=None)
@@ -102,8 +104,10 @@ def configure_logging(
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(RotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"))
     rate_limit = RateLimitedWarnings()  # shared, so stdout and file drop the same lines
+    client_noise = ClientNoiseFilter()  # shared likewise
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler.addFilter(client_noise)
         handler.addFilter(rate_limit)
         handler.addFilter(ContextFilter())
         handler.addFilter(SecretsFilter())

@@ -84,6 +84,12 @@ DB_TRANSACTION_RETRIES = Counter(
     "db_transaction_retries", "Transactions run again after losing a race to another writer.", ["reason"]
 )
 EVENT_FAILURES = Counter("reflex_event_failures", "Event handlers that raised, by what really failed.", ["reason"])
+CLIENT_EVENTS_REFUSED = Counter(
+    "reflex_client_events_refused",
+    "Client events kept out of the log: unknown events and frontend-exception reports past their per-client rate.",
+    ["kind"],
+)
+CLIENT_EVENT_KINDS = ("unknown_event", "undecodable_event", "frontend_exception")
 
 # throttled: refused before the password was checked (services/throttling.py).
 LOGIN_STATUSES = ("success", "failure", "throttled")
@@ -105,6 +111,12 @@ def initialise(service_name: str, environment: str) -> None:
         EVENT_FAILURES.labels(reason=reason)
     for reason in RETRY_REASONS:
         DB_TRANSACTION_RETRIES.labels(reason=reason)
+    for kind in CLIENT_EVENT_KINDS:
+        CLIENT_EVENTS_REFUSED.labels(kind=kind)
+
+
+def count_refused_client_event(kind: str) -> None:
+    CLIENT_EVENTS_REFUSED.labels(kind=kind).inc()
 
 
 def _exemplar(trace_id: str | None) -> dict[str, str] | None:

@@ -9,6 +9,8 @@ and changed nothing:
 - test_edge.py: security headers and a Content-Security-Policy the built app runs under,
   websocket origins, /metrics.
 - test_input.py: hostile search text, decompression-bomb uploads.
+- test_protocol.py: events the shop does not have, data that is not an event, and the
+  frontend-exception event as a log flood.
 - test_sessions.py: what a tab gets back from the server after its user logged out or
   someone else logged in on it.
 
