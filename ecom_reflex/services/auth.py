@@ -203,13 +203,18 @@ def start_session(session: Session, user: User, now: datetime | None = None) -> 
 
 def user_for_token(session: Session, token: str, now: datetime | None = None) -> User | None:
     """The active user a token belongs to, or None (unknown, expired, or user disabled)."""
-    if not token:
+    return user_for_token_hash(session, hash_token(token) if token else "", now)
+
+
+def user_for_token_hash(session: Session, token_hash: str, now: datetime | None = None) -> User | None:
+    """The active user of the session whose token has this hash, or None."""
+    if not token_hash:
         return None
     now = now or utcnow()
     row = session.exec(
         select(User, AuthSession.expires_at)
         .join(AuthSession, AuthSession.user_id == User.id)
-        .where(AuthSession.token_hash == hash_token(token))
+        .where(AuthSession.token_hash == token_hash)
     ).first()
     if row is None:
         return None
@@ -220,8 +225,12 @@ def user_for_token(session: Session, token: str, now: datetime | None = None) ->
 
 
 def end_session(session: Session, token: str) -> None:
-    if token:
-        session.exec(delete(AuthSession).where(AuthSession.token_hash == hash_token(token)))
+    end_session_by_hash(session, hash_token(token) if token else "")
+
+
+def end_session_by_hash(session: Session, token_hash: str) -> None:
+    if token_hash:
+        session.exec(delete(AuthSession).where(AuthSession.token_hash == token_hash))
 
 
 def end_all_sessions(session: Session, user_id: int) -> None:

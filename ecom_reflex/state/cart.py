@@ -114,7 +114,7 @@ class CartState(SessionState):
             return outcome
 
         # A user's cart is rows: queue for the write lock up front. A guest's is in the browser.
-        return transaction(work, write=bool(self.auth_token))
+        return transaction(work, write=bool(self._signed_in_token_hash()))
 
     def _add(self, product_id: int, quantity: int):
         outcome = self._change(lambda session, store: cart.add_item(session, store, product_id, quantity))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 
 import reflex as rx
+from reflex.state import _override_base_method
 from sqlmodel import Session
 
 from ecom_reflex.db import transaction
@@ -77,24 +78,41 @@ def login_url(next_path: str) -> str:
 
 
 class SessionState(rx.State):
-    # The token lives in the browser only; the server keeps its hash.
+    # The token lives in the browser (which sends it when the tab connects). The database
+    # keeps its hash; so does the state store (state files, Redis): see __getstate__.
     auth_token: str = rx.LocalStorage("", name="shop_session", sync=True)
     username: str = ""
     is_admin: bool = False
+    # The SHA-256 of the tab's token: what the state store keeps of it.
+    _token_hash: str = ""
+
+    @_override_base_method  # Reflex's own mark for a deliberate override of a State method
+    def __getstate__(self):
+        """What the state store writes: every field, but the session token only as its hash."""
+        fields = dict(super().__getstate__())
+        if fields.get("auth_token"):
+            fields["_token_hash"] = auth.hash_token(fields["auth_token"])
+            fields["auth_token"] = ""
+        return fields
 
     @rx.var
     def logged_in(self) -> bool:
         return self.username != ""
 
+    def _signed_in_token_hash(self) -> str:
+        """The hash of the tab's token: of the token itself while this worker holds it, else as stored."""
+        return auth.hash_token(self.auth_token) if self.auth_token else self._token_hash
+
     def _current_user(self, session: Session) -> User | None:
-        user = auth.user_for_token(session, self.auth_token)
+        user = auth.user_for_token_hash(session, self._signed_in_token_hash())
         self._show_user(user)
         bind_user(user.id if user else None)
         return user
 
     def _show_user(self, user: User | None) -> None:
-        if user is None and self.auth_token:
-            self.auth_token = ""  # expired, revoked or disabled: forget it
+        if user is None and self._signed_in_token_hash():
+            # Expired, revoked or disabled: forget it, here and in the browser.
+            self.auth_token, self._token_hash = "", ""
         self.username = user.username if user else ""
         self.is_admin = bool(user and user.is_admin)
 
@@ -104,6 +122,7 @@ class SessionState(rx.State):
         previous user is kept on the server for this tab or sent to it again on reconnect."""
         session_state = await self.get_state(SessionState)
         session_state.reset()  # itself and the substates this event loaded
+        session_state._token_hash = ""
         pending = list(SessionState.get_substates())
         while pending:
             state_class = pending.pop()
@@ -114,7 +133,7 @@ class SessionState(rx.State):
     async def logout(self):
         def end(session: Session) -> int | None:
             user = self._current_user(session)
-            auth.end_session(session, self.auth_token)
+            auth.end_session_by_hash(session, self._signed_in_token_hash())
             return user.id if user else None
 
         business.logged_out(await run_db(lambda: transaction(end, write=True)))

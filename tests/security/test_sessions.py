@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from bench.journeys import LOGIN
 from bench.loadgen import SESSION, router_data
 from e2e.helpers import query
+from ecom_reflex.settings import PROJECT_ROOT
 from tests.security.conftest import Client, in_own_loop, register
 
 ADMIN = f"{SESSION}.ecom_reflex___state___admin____admin_state"
@@ -69,3 +71,30 @@ def test_the_tab_gets_nothing_of_the_previous_user_back(shop_server, then):
     emails = [email for email in emails if not then_as or not email.startswith(then_as[0])]
     assert emails and not [email for email in emails if email in received]
     assert f'"username_rx_state_": "{shop_server.admin_username}"' not in received
+
+
+async def _log_in_and_read_token(url: str, username: str, password: str) -> str:
+    tab = RecordingClient(url, "198.18.77.3")
+    await tab.connect("/login")
+    form = {"username": username, "password": password}
+    delta = await tab.send("login", LOGIN, "log_in", {"form_data": form}, router_data("/login"),
+                           until=lambda d: bool(d.get(SESSION, {}).get("username_rx_state_")))  # fmt: skip
+    await tab.send(
+        "cart", f"{SESSION}.ecom_reflex___state___cart____cart_state", "load_cart", route=router_data("/cart")
+    )  # fmt: skip  (one more event: the state is written again)
+    await tab.close()
+    return delta[SESSION]["auth_token_rx_state_"]
+
+
+def test_the_state_store_keeps_no_session_token_and_is_private(shop_server):
+    token = in_own_loop(_log_in_and_read_token(shop_server.url, shop_server.admin_username, shop_server.admin_password))
+    assert len(token) > 30
+    states = PROJECT_ROOT / ".states"
+    deadline = time.time() + 15
+    while not (written := [path for path in states.glob("*") if path.stat().st_mtime > time.time() - 60]):
+        assert time.time() < deadline, "the shop writes the tab's state files here"
+        time.sleep(0.5)
+    time.sleep(2)  # every substate of the tab written
+    assert not [path for path in states.glob("*") if token.encode() in path.read_bytes()]
+    assert not states.stat().st_mode & 0o077, "the folder is the shop's user's only"
+    assert not [path for path in written if path.stat().st_mode & 0o077], "so are the files"
