@@ -128,7 +128,8 @@ class AuthFormState(CartState):
             return rx.redirect(self.next_path)
 
     async def _finish(self, outcome: _Outcome, welcome: str, notice: str):
-        await self._forget_the_previous_user()  # whoever used this tab before: nothing of theirs stays
+        if self._tab_had_a_user():  # someone else's tab: nothing of theirs stays (a fresh tab has nothing)
+            await self._forget_the_previous_user()
         self.auth_token = outcome.token
         self.guest_cart = "{}"
         await run_db(self._load_cart)

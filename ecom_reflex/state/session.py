@@ -85,6 +85,9 @@ class SessionState(rx.State):
     is_admin: bool = False
     # The SHA-256 of the tab's token: what the state store keeps of it.
     _token_hash: str = ""
+    # Set when the tab's user went away without logging out (session expired, revoked or
+    # disabled): their data may still be in the tab's states until someone logs in.
+    _previous_user_left_data: bool = False
 
     @_override_base_method  # Reflex's own mark for a deliberate override of a State method
     def __getstate__(self):
@@ -94,6 +97,10 @@ class SessionState(rx.State):
             fields["_token_hash"] = auth.hash_token(fields["auth_token"])
             fields["auth_token"] = ""
         return fields
+
+    def _tab_had_a_user(self) -> bool:
+        """Whether someone was (or still is) logged in on this tab: their data may be in its states."""
+        return bool(self.username or self._signed_in_token_hash() or self._previous_user_left_data)
 
     @rx.var
     def logged_in(self) -> bool:
@@ -113,6 +120,7 @@ class SessionState(rx.State):
         if user is None and self._signed_in_token_hash():
             # Expired, revoked or disabled: forget it, here and in the browser.
             self.auth_token, self._token_hash = "", ""
+            self._previous_user_left_data = True
         self.username = user.username if user else ""
         self.is_admin = bool(user and user.is_admin)
 
@@ -122,7 +130,7 @@ class SessionState(rx.State):
         previous user is kept on the server for this tab or sent to it again on reconnect."""
         session_state = await self.get_state(SessionState)
         session_state.reset()  # itself and the substates this event loaded
-        session_state._token_hash = ""
+        session_state._token_hash, session_state._previous_user_left_data = "", False
         pending = list(SessionState.get_substates())
         while pending:
             state_class = pending.pop()
