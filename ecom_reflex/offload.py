@@ -6,9 +6,9 @@ shopper wait. Two thread pools per worker take that work instead:
 
 - database work (`run_db`, `@in_db_thread`): `DB_THREADS` threads, each with its own
   connection. A thread waiting for the write lock sleeps and holds up no one else.
-- password hashing (`run_hashing`): HASHING_THREADS threads at the lowest CPU priority,
-  so a burst of logins shares what page loads leave of the cores instead of taking them,
-  and never occupies a database thread or a connection.
+- password hashing (`run_hashing`): one thread per core, at the lowest CPU priority, so a
+  burst of logins queues among itself instead of taking the cores from page loads, and
+  never occupies a database thread or a connection.
 
 Work sent here runs in a copy of the caller's context, copied back when it ends: its
 log lines and spans belong to the event that sent it, and a user it bound stays bound.
@@ -35,13 +35,12 @@ _UNSET = object()
 # Niceness of the hashing threads (Linux lets a thread have its own): the lowest, so page loads
 # and every other event come first and hashing takes the CPU they leave.
 HASHING_NICENESS = 19
-# Hashes running at once per worker. More than the cores on purpose: the kernel then shares
-# the cores among every waiting hash of every worker, where a queue per worker made a login
-# wait for its own worker's queue while the other worker's was empty (register/login p95 at
-# 10 shoppers on 2 workers: 8.6-10x one login alone with one thread per core, 5.7-6.9x with
-# 12-16; bench/journeys.py). bcrypt releases the GIL. Bounded so a flood of logins cannot
-# start threads without end.
-HASHING_THREADS = 16
+# Hashes running at once per worker: one per core. Measured against 16 (bench/journeys.py,
+# alternating runs): 16 let the kernel share the cores fairly among the hashes of 2 workers
+# (register/login p95 at 10 shoppers 6.0-6.9x one alone, against 7.1-10x), but with 1 worker
+# every nice-19 thread adds CPU weight, and page loads under a login burst were twice as slow
+# (browse p50 9-17 ms against 5) with the login ratio worse too (7.4x against 6.3x).
+HASHING_THREADS = os.cpu_count() or 1
 
 
 def _lower_priority() -> None:
