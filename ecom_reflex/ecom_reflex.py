@@ -14,7 +14,7 @@ from ecom_reflex.components.layout import SHOP_NAME
 from ecom_reflex.db import check_database, check_redis, failure_message, failure_reason
 from ecom_reflex.lifespan import lifespan
 from ecom_reflex.observability.alerts import alerts_webhook
-from ecom_reflex.observability.client_noise import frontend_exception
+from ecom_reflex.observability.client_noise import frontend_exception, refused_malformed_event
 from ecom_reflex.observability.instrumentation import event_exception_handler, observe_requests
 from ecom_reflex.observability.metrics import metrics_endpoint
 from ecom_reflex.pages import auth, cart, checkout, home, not_found, orders, product
@@ -77,8 +77,14 @@ def limit_upload_size(asgi_app: ASGIApp) -> ASGIApp:
     return limited
 
 
-def event_failed(exception: Exception) -> EventSpec:
-    """Reflex's backend exception handler: what really failed (db.failure_reason), recorded and shown."""
+def event_failed(exception: Exception) -> EventSpec | None:
+    """Reflex's backend exception handler: what really failed (db.failure_reason), recorded and shown.
+
+    An event whose arguments do not fit its handler is a client's doing, not a failure: one
+    quiet line (observability/client_noise.py), and nothing to show.
+    """
+    if refused_malformed_event(exception):
+        return None
     reason = failure_reason(exception)
     return event_exception_handler(exception, reason, failure_message(reason))
 

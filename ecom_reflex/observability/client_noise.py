@@ -6,6 +6,10 @@ of ours in between:
   ERROR with the whole event, router data included (the client token, socket id, every
   request header). `ClientNoiseFilter` turns the first of a client's in a minute into one
   WARNING naming only the event, and drops the rest;
+- events for a handler the shop has, with arguments that do not fit it (Python's own
+  TypeError for calling an event handler with the wrong arguments):
+  `refused_malformed_event` logs them like unknown events instead of as an ERROR with a
+  traceback;
 - Reflex's built-in frontend-exception event, whose text the client writes:
   `frontend_exception` keeps at most MAX_FRONTEND_EXCEPTION_CHARS of it, five a minute per
   client.
@@ -66,6 +70,24 @@ def frontend_exception(exception: Exception) -> None:
         metrics.count_refused_client_event("frontend_exception")
         return
     logger.warning("frontend exception: %s", _bounded(str(exception), MAX_FRONTEND_EXCEPTION_CHARS))
+
+
+# Python's words for a call whose arguments do not fit, naming an event handler (SomeState.public_name).
+_ARGUMENTS_DO_NOT_FIT = re.compile(
+    r"^\w+State\.[a-z]\w*\(\) (got an unexpected keyword argument|missing \d+ required|"
+    r"takes \d+ positional argument|got multiple values for argument)"
+)
+
+
+def refused_malformed_event(exception: Exception) -> bool:
+    """True, after logging it as a refusal, when `exception` says a client's event did not fit its handler."""
+    if not isinstance(exception, TypeError) or not _ARGUMENTS_DO_NOT_FIT.match(str(exception)):
+        return False
+    if _limiter.hit(UNKNOWN_EVENTS, "malformed_event", _current_client()):
+        logger.warning("refused an event whose arguments do not fit its handler")
+    else:
+        metrics.count_refused_client_event("malformed_event")
+    return True
 
 
 class ClientNoiseFilter(logging.Filter):

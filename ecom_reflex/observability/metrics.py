@@ -89,7 +89,7 @@ CLIENT_EVENTS_REFUSED = Counter(
     "Client events kept out of the log: unknown events and frontend-exception reports past their per-client rate.",
     ["kind"],
 )
-CLIENT_EVENT_KINDS = ("unknown_event", "undecodable_event", "frontend_exception")
+CLIENT_EVENT_KINDS = ("unknown_event", "undecodable_event", "malformed_event", "frontend_exception")
 
 # throttled: refused before the password was checked (services/throttling.py).
 LOGIN_STATUSES = ("success", "failure", "throttled")

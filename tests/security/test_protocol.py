@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from bench.loadgen import NAMESPACE, ROOT, router_data
+from bench.loadgen import AUTH_FORM, CART, NAMESPACE, ROOT, router_data
 from tests.security.conftest import Client, in_own_loop
 
 FRONTEND_EXCEPTION = f"{ROOT}.reflex___state____frontend_event_exception_state.handle_frontend_exception"
@@ -47,6 +47,20 @@ def test_unknown_and_undecodable_events_make_one_quiet_warning_with_nothing_secr
     assert len(refused) == 1 and refused[0]["level"] == "WARNING" and "\x1b" not in refused[0]["message"]
     # The shop still answers this client's real events.
     assert in_own_loop(_send_raw(shop_server.url, "198.18.90.1", [])).token
+
+
+def test_events_whose_arguments_do_not_fit_are_one_quiet_warning(shop_server):
+    offset = shop_server.log_file.stat().st_size
+    login = f"{AUTH_FORM}.ecom_reflex___state___auth____login_state.log_in"
+    add = f"{CART}.add_to_cart"
+    messages = [event(login, {"x": 1}), event(add, {}), event(add, {"product_id": 1, "extra": 2})] * 4
+    in_own_loop(_send_raw(shop_server.url, "198.18.90.3", messages))
+    time.sleep(1)
+    lines = appended_lines(shop_server.log_file, offset)
+    assert not [line for line in lines if line["level"] in ("ERROR", "CRITICAL")], lines
+    assert not [line for line in lines if "exc_info" in line or "Traceback" in json.dumps(line)]
+    refused = [line for line in lines if line["message"].startswith("refused an event whose arguments")]
+    assert len(refused) == 1 and refused[0]["level"] == "WARNING"
 
 
 def test_a_frontend_exception_flood_cannot_push_the_audit_trail_out_of_the_log(shop_server):
