@@ -13,6 +13,10 @@ config = rx.Config(
     # Reflex reads REFLEX_DB_URL only; the shop's DB_URL is handed over here.
     db_url=settings.db_url,
     redis_url=settings.redis_url,
+    # One worker keeps tabs' states in memory: no state files. Several share them in Redis.
+    state_manager_mode="redis" if settings.redis_url else "memory",
+    # The longest a tab's state is kept after its last event (a signed-in tab's; ecom_reflex/state/store.py).
+    redis_token_expiration=settings.state_idle_seconds,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
-import tempfile
-from pathlib import Path
-
-from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
-from testkit.servers import ShopProcess, free_port
+from testkit.servers import ShopProcess, sqlite_shop
 
 
 def shop(**settings: str) -> ShopProcess:
     """A shop (not yet started) on a fresh SQLite file and a free port; `settings` override the environment."""
-    folder = Path(tempfile.mkdtemp(prefix="bench-shop-"))
-    env = reflex_environment()
-    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-    env.update(
-        DB_URL=f"sqlite:///{folder / 'shop.db'}",
-        HOST="127.0.0.1",
-        PORT=str(free_port()),
-        ADMIN_PASSWORD=secrets.token_urlsafe(16),
-        LOG_FILE=str(folder / "app.json.log"),
-        # The load generator says which address each simulated shopper has (X-Forwarded-For), as
-        # a proxy would: per-address throttles then see a crowd, not one client.
-        TRUSTED_PROXIES="127.0.0.1",
-    )
-    env.update(settings)
-    return ShopProcess(PROJECT_ROOT, env, folder / "server.log")
+    return sqlite_shop(PROJECT_ROOT, **settings)
 
 
 def merged(stats) -> dict[str, float]:

@@ -3,6 +3,10 @@
 RSS: a shop started as `make run` does; 100 shoppers connect over the websocket, list the
 catalogue, open a product and fill a cart, and stay connected; the growth of the server's
 resident memory is measured against the same server with nobody connected.
+Anonymous connections: 1,000 tabs connect to the home page and leave, in 4 rounds; after each
+round, the files and bytes of the state store on disk and the server's RSS, with the idle
+lifetime of an anonymous tab's state (ANONYMOUS_STATE_IDLE_SECONDS) cut to a few seconds so
+that every round after the first finds the previous one forgotten.
 State: every page a shopper visits is loaded into one client's state tree in process, and
 the tree is serialised as Reflex stores it in Redis (pickle per substate).
 """
@@ -20,6 +24,9 @@ from bench.common import shop
 from bench.loadgen import CART, CATALOG, PRODUCT, Shopper, Stats, router_data
 
 SHOPPERS = 100
+ANONYMOUS = 1000
+ANONYMOUS_ROUNDS = 4
+ANONYMOUS_IDLE_SECONDS = 10
 TARGET_STATE_BYTES = 32 * 1024
 
 
@@ -58,6 +65,43 @@ async def _rss_with_shoppers(url: str, pids: list[int]) -> tuple[int, int]:
     return idle, loaded
 
 
+async def _come_and_go(url: str, count: int) -> None:
+    stats, rng, limit = Stats(), random.Random(11), asyncio.Semaphore(20)
+
+    async def one() -> None:
+        async with limit:
+            tab = Shopper(url, stats, rng)
+            await tab.connect("/")
+            await tab.close()
+
+    await asyncio.gather(*(one() for _ in range(count)))
+
+
+def _anonymous_storage() -> dict[str, float]:
+    states = Path(tempfile.mkdtemp(prefix="bench-states-"))
+    server = shop(ANONYMOUS_STATE_IDLE_SECONDS=str(ANONYMOUS_IDLE_SECONDS), REFLEX_STATES_WORKDIR=str(states))
+    rounds: list[int] = []
+    try:
+        server.setup()
+        server.start()
+        time.sleep(2)
+        idle = _rss_bytes(server.worker_pids())
+        for _ in range(ANONYMOUS_ROUNDS):
+            asyncio.run(_come_and_go(server.url, ANONYMOUS))
+            time.sleep(2)
+            rounds.append(_rss_bytes(server.worker_pids()))
+            time.sleep(ANONYMOUS_IDLE_SECONDS + 2)
+        files = [path for path in states.rglob("*") if path.is_file()]
+    finally:
+        server.stop()
+    return {
+        "state_files_per_1000": len(files) * 1000 / (ANONYMOUS * ANONYMOUS_ROUNDS),
+        "state_bytes_per_1000": sum(path.stat().st_size for path in files) * 1000 / (ANONYMOUS * ANONYMOUS_ROUNDS),
+        "rss_mb_after_first_1000": (rounds[0] - idle) / 2**20,
+        "rss_mb_after_all_rounds": (rounds[-1] - idle) / 2**20,
+    }
+
+
 def _state_bytes() -> dict[str, int]:
     """One client's state tree after a full visit, serialised per substate as the Redis manager does."""
     from reflex.state import State
@@ -91,7 +135,9 @@ def _state_bytes() -> dict[str, int]:
     ):
         state = root.get_substate(cls.get_full_name().split("."))
         state.auth_token = token
-        cls.event_handlers[loader].fn(state)
+        loaded = cls.event_handlers[loader].fn(state)
+        if asyncio.iscoroutine(loaded):  # handlers that touch the database run in its threads
+            asyncio.run(loaded)
     sizes: dict[str, int] = {}
 
     def walk(state) -> None:
@@ -112,6 +158,7 @@ def run() -> dict:
         idle, loaded = asyncio.run(_rss_with_shoppers(server.url, pids))
     finally:
         server.stop()
+    anonymous = _anonymous_storage()
     started = time.perf_counter()
     sizes = _state_bytes()
     total = sum(sizes.values())
@@ -123,6 +170,7 @@ def run() -> dict:
                 "rss_with_shoppers_mb": loaded / 2**20,
                 "mb_per_100_shoppers": (loaded - idle) / 2**20 * 100 / SHOPPERS,
             },
+            "anonymous": anonymous,
             "state": {
                 "bytes_per_client": float(total),
                 "largest_substate_bytes": float(max(sizes.values())),

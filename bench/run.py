@@ -115,6 +115,9 @@ def main() -> None:
         elif name == "memory":
             print(table({"server": result["rows"]["server"]}, list(result["rows"]["server"])))
             print()
+            anonymous = result["rows"]["anonymous"]
+            print(table({f"{memory.ANONYMOUS} anonymous x {memory.ANONYMOUS_ROUNDS}": anonymous}, list(anonymous)))
+            print()
             print(table({"state": result["rows"]["state"]}, list(result["rows"]["state"])))
         elif name == "catalogue":
             print(table(result["cases"], ["p50_ms", "p95_ms", "baseline_p95_ms", "p95_ratio"]))

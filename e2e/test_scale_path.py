@@ -20,18 +20,15 @@ import pytest
 import redis as redis_client
 from playwright.sync_api import Browser, expect
 
-from bench.journeys import run_journeys
+from bench.journeys import LOGIN, run_journeys
+from bench.loadgen import CART, SESSION, router_data
 from e2e.fixtures import ARTIFACTS
 from e2e.helpers import cart_count, from_own_address, unique_name
 from e2e.test_concurrency import SHOPPERS, assert_all_completed, in_own_loop
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
-from testkit.servers import PostgresServer, ShopProcess, free_port, start_postgres, start_redis
-
-COPY_IGNORE = shutil.ignore_patterns(
-    ".venv", ".web", ".git", ".tools", "data", "logs", "artifacts", "__pycache__", ".pytest_cache", ".metrics",
-    "uploaded_files", "node_modules", ".states",
-)  # fmt: skip
+from testkit.servers import PostgresServer, ShopProcess, copy_of_the_app, free_port, start_postgres, start_redis
+from tests.security.conftest import Client, register
 
 
 class ScaleShop(ShopProcess):
@@ -56,9 +53,7 @@ def scale_shop():
     pg_dir = Path(tempfile.mkdtemp(prefix="shop-scale-pg-"))
     postgres = start_postgres(pg_dir)
     redis = start_redis(workdir)
-    root = workdir / "app"
-    shutil.copytree(PROJECT_ROOT, root, ignore=COPY_IGNORE)
-    (root / ".tools").symlink_to(PROJECT_ROOT / ".tools")  # the npm-installed bun
+    root = copy_of_the_app(PROJECT_ROOT, workdir)
     postgres.execute("CREATE DATABASE shop")
     port = free_port()
     env = reflex_environment()
@@ -157,3 +152,45 @@ def test_ten_shoppers_at_once_on_postgres_redis_and_two_workers(scale_shop: Scal
         result.usernames,
     )[0][0]
     assert_all_completed(result, orders, before, after)
+
+
+def test_redis_keeps_no_session_token_and_forgets_idle_tabs(scale_shop: ScaleShop):
+    username = unique_name("stored")
+    password = "Stored-token-pass-7"
+    register(scale_shop.url, "198.18.80.1", username, password)
+    signed_in, session_token, anonymous = in_own_loop(
+        _a_signed_in_tab_and_an_anonymous_one(scale_shop.url, username, password)
+    )
+    assert len(session_token) > 30, "the browser got its session token"
+    store = redis_client.Redis.from_url(scale_shop.redis_url)
+    try:
+        keys = [key for key in store.keys("*") if store.type(key) == b"string"]
+        assert not [key for key in keys if session_token.encode() in (store.get(key) or b"")], "only the token's hash"
+
+        def lifetimes(tab: str) -> list[int]:
+            return [store.ttl(key) for key in keys if key.startswith(f"{tab}_".encode())]
+
+        # Every key of a tab expires with the tab (state/store.py): a signed-in tab after an hour,
+        # an anonymous one after 5 minutes (the defaults).
+        signed_in_ttls, anonymous_ttls = lifetimes(signed_in), lifetimes(anonymous)
+        assert len(signed_in_ttls) > 3 and len(anonymous_ttls) > 3
+        assert all(300 < ttl <= 3600 for ttl in signed_in_ttls), signed_in_ttls
+        assert max(signed_in_ttls) - min(signed_in_ttls) <= 5, "the whole tree expires together"
+        assert all(0 < ttl <= 300 for ttl in anonymous_ttls), anonymous_ttls
+    finally:
+        store.close()
+
+
+async def _a_signed_in_tab_and_an_anonymous_one(url: str, username: str, password: str) -> tuple[str, str, str]:
+    """(the signed-in tab's client token, its session token, an anonymous tab's client token)."""
+    tab = Client(url, "198.18.80.2")
+    await tab.connect("/login")
+    form = {"username": username, "password": password}
+    delta = await tab.send("login", LOGIN, "log_in", {"form_data": form}, router_data("/login"),
+                           until=lambda d: bool(d.get(SESSION, {}).get("username_rx_state_")))  # fmt: skip
+    await tab.send("cart", CART, "load_cart", route=router_data("/cart"))  # one more event: written again
+    await tab.close()
+    visitor = Client(url, "198.18.80.3")
+    await visitor.connect("/")
+    await visitor.close()
+    return tab.token, delta[SESSION]["auth_token_rx_state_"], visitor.token

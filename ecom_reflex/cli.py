@@ -98,12 +98,8 @@ def serve(settings: Settings) -> None:
     workers = f" with {settings.workers} workers" if settings.workers > 1 else ""
     print(f"serving the shop on http://{settings.host}:{settings.port}{workers}", flush=True)
     os.chdir(PROJECT_ROOT)
-    # What the server writes (state files, logs, uploads, the database) is for its own user only,
-    # the folder of the state files too (Reflex's REFLEX_STATES_WORKDIR, .states by default).
+    # What the server writes (logs, uploads, the database) is for its own user only.
     os.umask(0o077)
-    states = Path(os.environ.get("REFLEX_STATES_WORKDIR", ".states"))
-    states.mkdir(mode=0o700, exist_ok=True)
-    states.chmod(0o700)
     os.execve(sys.executable, serve_command(settings), serve_environment(settings))
 
 

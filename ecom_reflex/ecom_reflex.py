@@ -25,6 +25,7 @@ from ecom_reflex.pages.admin import users as admin_users
 from ecom_reflex.security import security_headers, websocket_origins
 from ecom_reflex.services.images import MAX_IMAGE_BYTES
 from ecom_reflex.settings import get_settings
+from ecom_reflex.state import store
 from ecom_reflex.state.admin.dashboard import AdminAnalyticsState
 from ecom_reflex.state.admin.orders import AdminOrdersState, AdminOrderState
 from ecom_reflex.state.admin.products import AdminProductFormState, AdminProductsState
@@ -104,6 +105,8 @@ app = rx.App(
     frontend_exception_handler=frontend_exception,
 )
 app.register_lifespan_task(lifespan)
+# Each tab's state kept as long as it is worth keeping, and never used once forgotten (state/store.py).
+store.install(app)
 # Reflex lets every origin open the websocket; the shop lets only its own (security.py).
 app.sio.eio.cors_allowed_origins = websocket_origins()
 

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     otel_exporter_otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
     redis_url: str | None = Field(default=None, description="Redis for Reflex state; required when WORKERS > 1.")
     workers: int = Field(default=1, ge=1, le=64, description="Backend worker processes.")
+    # How long a tab's server-side state outlives its last event (in memory, or as Redis TTLs):
+    # a signed-in tab's, and one nobody is logged in on (state/store.py). Everything in it comes
+    # back from the browser and the database when the tab returns.
+    state_idle_seconds: int = Field(default=3600, ge=5, le=7 * 24 * 3600)
+    anonymous_state_idle_seconds: int = Field(default=300, ge=5, le=7 * 24 * 3600)
     prometheus_multiproc_dir: Path = Field(
         default=PROJECT_ROOT / ".metrics", description="Per-run folder for multi-worker metrics."
     )

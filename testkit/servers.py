@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -128,6 +130,22 @@ def start_redis(workdir: Path, port: int | None = None) -> RedisServer:
         time.sleep(0.1)
 
 
+# What a copy of the app leaves behind: environments, builds, data and caches.
+APP_COPY_IGNORE = shutil.ignore_patterns(
+    ".venv", ".web", ".git", ".tools", "data", "logs", "artifacts", "__pycache__", ".pytest_cache", ".metrics",
+    "uploaded_files", "node_modules", ".states",
+)  # fmt: skip
+
+
+def copy_of_the_app(source: Path, workdir: Path) -> Path:
+    """The app's source in `workdir/app`, with the npm-installed bun linked: a second shop that builds
+    its own frontend, never touching the build another running shop serves."""
+    root = workdir / "app"
+    shutil.copytree(source, root, ignore=APP_COPY_IGNORE)
+    (root / ".tools").symlink_to(source / ".tools")
+    return root
+
+
 class ShopProcess:
     """The shop as `make run` starts it (`cli setup`, then `cli serve`), in `root`, stopped as a process group.
 
@@ -191,3 +209,26 @@ class ShopProcess:
                 return response.status == 200
         except OSError:
             return False
+
+
+def sqlite_shop(root: Path, **settings: str) -> ShopProcess:
+    """The app in `root` as a shop (not yet started) on a fresh SQLite file and a free port, exporting
+    no traces, its output and JSON log in a fresh folder; `settings` override the environment."""
+    from ecom_reflex.cli import reflex_environment
+
+    folder = Path(tempfile.mkdtemp(prefix="shop-"))
+    env = reflex_environment()
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "PROMETHEUS_MULTIPROC_DIR", "REDIS_URL", "WORKERS"):
+        env.pop(name, None)
+    env.update(
+        DB_URL=f"sqlite:///{folder / 'shop.db'}",
+        HOST="127.0.0.1",
+        PORT=str(free_port()),
+        ADMIN_PASSWORD=secrets.token_urlsafe(16),
+        LOG_FILE=str(folder / "app.json.log"),
+        # Clients say which address each simulated shopper has (X-Forwarded-For), as a proxy
+        # would: per-address throttles then see a crowd, not one client.
+        TRUSTED_PROXIES="127.0.0.1",
+    )
+    env.update(settings)
+    return ShopProcess(root, env, folder / "server.log")

@@ -88,6 +88,9 @@ class SessionState(rx.State):
     # Set when the tab's user went away without logging out (session expired, revoked or
     # disabled): their data may still be in the tab's states until someone logs in.
     _previous_user_left_data: bool = False
+    # Set when the tab hydrated this state tree: only then does it hold what the browser keeps
+    # (the session token, the guest cart). See state/store.py.
+    _hydrated_by_tab: bool = False
 
     @_override_base_method  # Reflex's own mark for a deliberate override of a State method
     def __getstate__(self):
@@ -131,6 +134,9 @@ class SessionState(rx.State):
         session_state = await self.get_state(SessionState)
         session_state.reset()  # itself and the substates this event loaded
         session_state._token_hash, session_state._previous_user_left_data = "", False
+        # The browser gets the defaults too (no token, an empty guest cart): the tree still holds
+        # what the tab holds, so it is not one its tab never hydrated (state/store.py).
+        session_state._hydrated_by_tab = True
         pending = list(SessionState.get_substates())
         while pending:
             state_class = pending.pop()

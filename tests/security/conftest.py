@@ -28,6 +28,19 @@ class Client(JourneyShopper):
         self.address = address
 
 
+class RecordingClient(Client):
+    """Keeps every update the server sent (deltas and frontend events), as a browser's memory would."""
+
+    def __init__(self, url: str, address: str, token: str | None = None):
+        super().__init__(url, address)
+        self.token = token or self.token
+        self.received: list[dict] = []
+
+    async def _received(self, update: dict) -> None:
+        self.received.append(update)
+        await super()._received(update)
+
+
 async def _submit(url: str, address: str, path: str, state: str, handler: str, form: dict) -> dict:
     client = Client(url, address)
     await client.connect(path)
