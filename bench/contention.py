@@ -47,7 +47,7 @@ def _prepare(shared: bool) -> list[int]:
 
 def _race(user_ids: list[int]) -> dict:
     from ecom_reflex.db import session_scope
-    from ecom_reflex.services import orders
+    from ecom_reflex.services import cart, orders
     from ecom_reflex.services.orders import OutOfStock, ShippingAddress
 
     address = ShippingAddress("Bench", "1 Road", "", "Town", "1000", "Land")
@@ -55,10 +55,12 @@ def _race(user_ids: list[int]) -> dict:
     barrier = threading.Barrier(len(user_ids) + 1)
 
     def buy(user_id: int) -> None:
+        with session_scope() as session:  # what each shopper's checkout page shows
+            shown = cart.view(session, cart.UserCart(user_id)).fingerprint
         barrier.wait()
         try:
             with session_scope(write=True) as session:
-                orders.place_order(session, user_id, address, f"bench-{user_id}")
+                orders.place_order(session, user_id, address, f"bench-{user_id}", shown)
             outcomes.append("ok")
         except OutOfStock:
             outcomes.append("out_of_stock")

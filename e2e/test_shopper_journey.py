@@ -176,7 +176,8 @@ def test_a_shortage_at_checkout_names_the_product_and_changes_nothing(page: Page
         expect(page.get_by_test_id("place-order")).to_be_disabled()
 
         page.goto("/cart")
-        expect(page.get_by_test_id("line-unavailable")).to_have_text("Only 2 left: lower the quantity.")
+        expect(page.get_by_test_id("line-unavailable")).to_have_text("Only 2 left: lower the quantity to check out.")
+        expect(page.get_by_test_id("checkout-blocked")).to_be_visible()
     finally:
         execute(db, "UPDATE products SET stock = 13 WHERE name = 'Science Kit'")
 

@@ -108,6 +108,10 @@ class Product(SQLModel, table=True):
     category_id: int = _foreign_key("categories.id", ondelete="RESTRICT", index=False)
     is_active: bool = Field(default=True, nullable=False, index=True)
     created_at: datetime = _timestamp(index=True)
+    # Counts the saves of the admin form (name, description, price, category, image): a save made
+    # from an older version is refused instead of overwriting one made since. Stock is not in it:
+    # sales change it all day, and an admin's edit of it applies as a difference.
+    version: int = Field(default=1, nullable=False, sa_column_kwargs={"server_default": "1"})
 
 
 class CartItem(SQLModel, table=True):

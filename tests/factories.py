@@ -26,3 +26,12 @@ def make_product(session: Session, name: str = "Widget", price_cents: int = 1000
     session.add(product)
     session.commit()
     return product
+
+
+def shown_cart(user_id: int) -> str:
+    """The fingerprint of the user's cart as a checkout page would show it now."""
+    from ecom_reflex.db import session_scope
+    from ecom_reflex.services import cart
+
+    with session_scope() as session:
+        return cart.view(session, cart.UserCart(user_id)).fingerprint

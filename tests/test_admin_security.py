@@ -103,7 +103,13 @@ def world(session, tmp_path, monkeypatch):
         # State a page would have loaded before the call, so the handler has something to act on.
         "primed": {
             AdminOrderState: {"admin_order": orders.order_detail(session, order.id)},
-            AdminProductFormState: {"editing_id": bought.id, "image": "/products/yoga-mat.svg"},
+            AdminProductFormState: {
+                "editing_id": bought.id,
+                "image": "/products/yoga-mat.svg",
+                # What the form was opened with (after the order above took one).
+                "_seen_version": bought.version,
+                "_seen_stock": session.get(Product, bought.id).stock,
+            },
         },
         "upload_dir": tmp_path / "uploads",
     }

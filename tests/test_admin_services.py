@@ -7,9 +7,10 @@ import pytest
 from PIL import Image
 from sqlmodel import func, select
 
-from ecom_reflex.models import AuthSession, OrderStatus, OrderStatusChange, Product
+from ecom_reflex.db import session_scope
+from ecom_reflex.models import AuthSession, Order, OrderStatus, OrderStatusChange, Product
 from ecom_reflex.services import auth, images, orders, products, users
-from ecom_reflex.services.errors import FieldErrors, ServiceError
+from ecom_reflex.services.errors import ChangedSinceSeen, FieldErrors, ServiceError
 from ecom_reflex.settings import ASSETS_DIR
 from tests.factories import make_product, make_user
 from tests.test_orders import fill_cart, place
@@ -54,11 +55,27 @@ def test_product_validation_names_the_field(tmp_path, field, value):
 
 
 @pytest.mark.parametrize(
-    ("price", "cents"), [("0", 0), ("19.99", 1999), ("$1,299.5", 129950), ("1000000.00", 100_000_000)]
+    ("price", "cents"),
+    [("0", 0), ("12", 1200), ("12.5", 1250), ("12.50", 1250), (" 19.99 ", 1999), ("1000000.00", 100_000_000)],
 )
 def test_prices_are_parsed_to_cents(tmp_path, price, cents):
     data = products.validate_product_form(product_form(price=price), {1}, tmp_path, ASSETS_DIR)
     assert data.price_cents == cents
+
+
+@pytest.mark.parametrize(
+    "price", ["12,50", "1,250.00", "12.505", "-1", "1e3", "$12", "12.", ".5", "", "1 250", "１２", "0x10", "Infinity"]
+)
+def test_a_price_that_could_mean_two_things_is_refused_with_how_to_write_it(tmp_path, price):
+    with pytest.raises(FieldErrors) as error:
+        products.validate_product_form(product_form(price=price), {1}, tmp_path, ASSETS_DIR)
+    assert error.value.errors == {"price": products.PRICE_FORMAT_ERROR}
+
+
+def test_a_price_over_the_limit_says_the_limit(tmp_path):
+    with pytest.raises(FieldErrors) as error:
+        products.validate_product_form(product_form(price="1000000.01"), {1}, tmp_path, ASSETS_DIR)
+    assert error.value.errors == {"price": "Price must be at most $1,000,000.00."}
 
 
 def test_a_bundled_asset_image_is_accepted(tmp_path):
@@ -75,6 +92,7 @@ def test_create_update_deactivate_and_list_inactive_too(session, tmp_path):
         session,
         lamp.id,
         products.validate_product_form(product_form(name="Lamp XL", price="25"), {1}, tmp_path, ASSETS_DIR),
+        products.SeenProduct(version=lamp.version, stock=lamp.stock),
     )
     products.set_active(session, lamp.id, False)
     session.commit()
@@ -82,6 +100,57 @@ def test_create_update_deactivate_and_list_inactive_too(session, tmp_path):
     assert (stored.name, stored.price_cents, stored.is_active) == ("Lamp XL", 2500, False)
     page = products.list_admin_products(session, query="lamp")
     assert [(row.name, row.is_active) for row in page.items] == [("Lamp XL", False)]
+
+
+def _opened(session, product_id: int) -> products.SeenProduct:
+    """What an admin's form shows when it is opened now."""
+    session.commit()  # a read from now on, not from the test's earlier snapshot
+    product = session.get(Product, product_id)
+    session.refresh(product)
+    return products.SeenProduct(version=product.version, stock=product.stock)
+
+
+def _save(session, tmp_path, product_id, seen, **fields) -> products.SavedProduct:
+    data = products.validate_product_form(product_form(**fields), {1}, tmp_path, ASSETS_DIR)
+    with session_scope(write=True) as scoped:
+        return products.update(scoped, product_id, data, seen)
+
+
+def test_a_sale_made_while_the_form_was_open_is_kept(session, tmp_path):
+    buyer = make_user(session)
+    lamp = make_product(session, "Lamp", stock=6)
+    seen = _opened(session, lamp.id)  # the admin opens the form: stock 6
+    fill_cart(session, buyer, (lamp, 1))
+    place(buyer.id)  # a shopper buys one: 5
+    # Saved unchanged, the stock stays what the sale left; typed 10 means +4 on what the admin saw.
+    _save(session, tmp_path, lamp.id, seen, stock="6")
+    assert _opened(session, lamp.id).stock == 5
+    saved = _save(session, tmp_path, lamp.id, _opened(session, lamp.id), stock="9")
+    assert (saved.stock_before, saved.product.stock) == (5, 9)
+
+
+def test_a_save_over_a_newer_save_is_refused_and_changes_nothing(session, tmp_path):
+    lamp = make_product(session, "Lamp", price_cents=1000, stock=6)
+    first_tab, second_tab = _opened(session, lamp.id), _opened(session, lamp.id)
+    _save(session, tmp_path, lamp.id, first_tab, name="Lamp", price="12.00", stock="6")
+    with pytest.raises(ChangedSinceSeen, match="changed since you opened it"):
+        _save(session, tmp_path, lamp.id, second_tab, name="Lamp", price="99.00", stock="20")
+    session.commit()
+    stored = session.get(Product, lamp.id)
+    session.refresh(stored)
+    assert (stored.price_cents, stored.stock) == (1200, 6)
+
+
+def test_stock_cannot_be_taken_below_what_is_left(session, tmp_path):
+    buyer = make_user(session)
+    lamp = make_product(session, "Lamp", stock=3)
+    seen = _opened(session, lamp.id)
+    fill_cart(session, buyer, (lamp, 2))
+    place(buyer.id)  # 1 left
+    with pytest.raises(FieldErrors) as error:
+        _save(session, tmp_path, lamp.id, seen, stock="0")  # -3 on what the admin saw
+    assert "Only 1 in stock now" in error.value.errors["stock"]
+    assert _opened(session, lamp.id).stock == 1
 
 
 def test_only_never_ordered_products_can_be_deleted(session):
@@ -229,6 +298,20 @@ def test_cancel_puts_the_stock_back_and_records_who(session, start):
     assert product.stock == 10
     last = session.exec(select(OrderStatusChange).order_by(OrderStatusChange.id.desc())).first()
     assert (last.from_status, last.to_status, last.changed_by_id) == (start, "cancelled", admin.id)
+
+
+def test_a_status_change_from_a_page_showing_an_older_status_is_refused(session):
+    order, product, admin = order_in(session, "pending", stock=10)
+    # Two tabs show "pending"; the first marks it paid, the second cancels what it saw as pending.
+    orders.change_status(session, order.id, "paid", admin.id, seen_status="pending")
+    session.commit()
+    with pytest.raises(ChangedSinceSeen, match="it is paid now"):
+        orders.change_status(session, order.id, "cancelled", admin.id, seen_status="pending")
+    session.rollback()
+    stored, product = session.get(Order, order.id), session.get(Product, product.id)
+    session.refresh(stored)
+    session.refresh(product)
+    assert (stored.status, product.stock) == ("paid", 8), "not cancelled, no stock put back"
 
 
 def test_unknown_status_is_refused(session):

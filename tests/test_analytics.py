@@ -119,7 +119,7 @@ def test_low_stock(shop):
 
 
 def read_csv(text):
-    return list(csv.DictReader(io.StringIO(text)))
+    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
 def test_csv_exports(shop):
@@ -140,3 +140,18 @@ def test_csv_exports(shop):
         ("Desk", "250.00", "20"),
         ("Pen", "1.50", "100"),
     ]
+
+
+@pytest.mark.parametrize("typed", ['=HYPERLINK("http://x","click")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+def test_exported_cells_a_spreadsheet_would_run_are_text(session, typed):
+    customer = make_user(session, "sheet")
+    product = make_product(session, typed, price_cents=100, stock=5)
+    order = add_order(session, customer, [(product, 1)])
+    order.shipping_city = order.shipping_country = typed
+    session.add(order)
+    session.commit()
+    exported = read_csv(analytics.orders_csv(session))[0]
+    assert exported["city"] == exported["country"] == "'" + typed
+    assert read_csv(analytics.products_csv(session))[0]["name"] == "'" + typed
+    # Numbers stay numbers, and ordinary text stays as typed.
+    assert exported["total"] == "1.00" and exported["customer"] == "sheet"

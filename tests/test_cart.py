@@ -109,3 +109,43 @@ def test_a_cart_holds_at_most_fifty_different_products(session, store):
         cart.add_item(session, store, many[-1].id)
     assert cart.add_item(session, store, many[0].id).quantity == 2  # more of one already there is fine
     assert len(cart.view(session, store).lines) == MAX_LINES
+
+
+def test_a_line_that_cannot_be_ordered_says_why_and_what_to_do(session):
+    from ecom_reflex.services import products
+
+    user = make_user(session, "blocked")
+    hidden = make_product(session, "Hidden", stock=3)
+    sold_out = make_product(session, "Sold out", stock=2)
+    short = make_product(session, "Short", stock=5)
+    fine = make_product(session, "Fine", stock=5)
+    store = UserCart(user.id)
+    for product, quantity in ((hidden, 1), (sold_out, 1), (short, 4), (fine, 1)):
+        cart.add_item(session, store, product.id, quantity)
+    products.set_active(session, hidden.id, False)
+    sold_out.stock, short.stock = 0, 2
+    session.add_all([sold_out, short])
+    session.commit()
+    current = cart.view(session, store)
+    problems = {line.name: line.problem for line in current.lines}
+    assert problems == {
+        "Hidden": "No longer sold: remove it to check out.",
+        "Sold out": "Sold out: remove it to check out.",
+        "Short": "Only 2 left: lower the quantity to check out.",
+        "Fine": "",
+    }
+    assert not current.can_check_out and "remove them or lower their quantity" in current.checkout_blocker
+    assert [line.on_sale for line in current.lines if line.name == "Hidden"] == [False]
+    with pytest.raises(ServiceError, match="in a shopper's cart, so it cannot be deleted"):
+        products.delete(session, fine.id)
+
+
+def test_a_guest_cart_line_whose_product_was_deleted_is_reported(session):
+    gone = make_product(session, "Gone", stock=3)
+    kept = make_product(session, "Kept", stock=3)
+    store = GuestCart({gone.id: 1, kept.id: 2})
+    session.delete(gone)
+    session.commit()
+    current = cart.view(session, store)
+    assert [line.name for line in current.lines] == ["Kept"] and current.gone == (gone.id,)
+    assert cart.gone_notice(1) == "A product in your cart is no longer sold and was removed."

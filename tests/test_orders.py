@@ -9,7 +9,7 @@ from ecom_reflex.services import cart, orders
 from ecom_reflex.services.cart import UserCart
 from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.orders import EmptyCart, OutOfStock, ShippingAddress
-from tests.factories import make_product, make_user
+from tests.factories import make_product, make_user, shown_cart
 
 ADDRESS = ShippingAddress("Ada Lovelace", "12 Analytical St", "", "London", "N1 9GU", "United Kingdom")
 
@@ -21,8 +21,10 @@ def fill_cart(session, user, *lines):
 
 
 def place(user_id, key="key-1", address=ADDRESS):
+    """Check out the cart as the checkout page shows it now."""
+    shown = shown_cart(user_id)
     with session_scope(write=True) as scoped:
-        return orders.place_order(scoped, user_id, address, key).order
+        return orders.place_order(scoped, user_id, address, key, shown).order
 
 
 def test_placing_an_order_snapshots_prices_decrements_stock_and_clears_the_cart(session):
@@ -78,11 +80,12 @@ def test_the_same_idempotency_key_gives_the_same_order(session):
     user = make_user(session)
     widget = make_product(session, stock=5)
     fill_cart(session, user, (widget, 1))
+    shown = shown_cart(user.id)
     with session_scope(write=True) as scoped:
-        first = orders.place_order(scoped, user.id, ADDRESS, "attempt-42")
+        first = orders.place_order(scoped, user.id, ADDRESS, "attempt-42", shown)
     # The cart is empty now, but a replay must still answer with the order, not an error.
     with session_scope(write=True) as scoped:
-        again = orders.place_order(scoped, user.id, ADDRESS, "attempt-42")
+        again = orders.place_order(scoped, user.id, ADDRESS, "attempt-42", shown)
     assert first.created and first.items == 1
     assert again.order.id == first.order.id and not again.created
     session.expire_all()
@@ -95,13 +98,14 @@ def test_a_resubmission_racing_the_first_gets_its_order_and_charges_nothing_twic
     widget = make_product(session, stock=5)
     fill_cart(session, user, (widget, 2))
     second: list = []
+    shown = shown_cart(user.id)
 
     def resubmit():
         with session_scope(write=True) as scoped:
-            second.append(orders.place_order(scoped, user.id, ADDRESS, "attempt-7"))
+            second.append(orders.place_order(scoped, user.id, ADDRESS, "attempt-7", shown))
 
     with session_scope(write=True) as scoped:
-        first = orders.place_order(scoped, user.id, ADDRESS, "attempt-7")
+        first = orders.place_order(scoped, user.id, ADDRESS, "attempt-7", shown)
         # The resubmission starts before the first commits: on PostgreSQL it passes the
         # idempotency check and waits on the stock rows; on SQLite it waits for the write lock.
         racer = threading.Thread(target=resubmit)
@@ -195,3 +199,29 @@ def test_history_and_detail_only_for_the_owner(session):
     assert detail.shipping_lines == ["Ada Lovelace", "12 Analytical St", "N1 9GU London", "United Kingdom"]
     with pytest.raises(NotFound):
         orders.order_detail(session, page.items[0].id, user_id=bob.id)
+
+
+@pytest.mark.parametrize("change", ["price", "quantity", "line added"])
+def test_an_order_is_placed_only_at_what_the_page_showed(session, change):
+    user = make_user(session)
+    widget = make_product(session, "Widget", price_cents=19900, stock=5)
+    other = make_product(session, "Other", price_cents=500, stock=5)
+    fill_cart(session, user, (widget, 1))
+    shown = shown_cart(user.id)  # the checkout page: 1 x $199.00
+    if change == "price":  # an admin changes the price meanwhile
+        widget.price_cents = 199000
+        session.add(widget)
+        session.commit()
+    elif change == "quantity":  # another tab of the shopper's
+        fill_cart(session, user, (widget, 1))
+    else:
+        fill_cart(session, user, (other, 1))
+    with pytest.raises(orders.CartChanged, match="Nothing was charged"), session_scope(write=True) as scoped:
+        orders.place_order(scoped, user.id, ADDRESS, "attempt-shown", shown)
+    session.expire_all()
+    assert session.exec(select(func.count(Order.id))).one() == 0
+    assert session.get(Product, widget.id).stock == 5
+    assert session.exec(select(func.count(CartItem.id)).where(CartItem.user_id == user.id)).one() >= 1
+    # Placed again from the page showing the new cart, it goes through at the new figures.
+    order = place(user.id, key="attempt-shown")
+    assert order.total_cents == {"price": 199000, "quantity": 39800, "line added": 20400}[change]

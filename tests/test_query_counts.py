@@ -11,7 +11,7 @@ from ecom_reflex.db import get_engine, session_scope
 from ecom_reflex.services import cart, catalog, orders, products, users
 from ecom_reflex.services.cart import UserCart
 from ecom_reflex.services.orders import ShippingAddress
-from tests.factories import make_product, make_user
+from tests.factories import make_product, make_user, shown_cart
 
 
 @contextmanager
@@ -61,8 +61,9 @@ def test_a_checkout_runs_a_bounded_number_of_queries(session, lines):
         cart.add_item(session, UserCart(user.id), make_product(session, f"Line {n}", stock=10).id, 1)
     session.commit()
     address = ShippingAddress("A B", "1 Road", "", "Town", "1000", "Land")
+    shown = shown_cart(user.id)
     with counted() as statements, session_scope(write=True) as scoped:
-        orders.place_order(scoped, user.id, address, f"key-{lines}")
+        orders.place_order(scoped, user.id, address, f"key-{lines}", shown)
     # Fixed: idempotency check, cart read, order insert, items insert (batched), history, cart clear.
     # Per line: one conditional stock UPDATE (which is what makes overselling impossible).
     assert len(statements) == 6 + lines, "\n".join(s[:80] for s in statements)
@@ -83,8 +84,9 @@ def test_order_history_is_two_queries(session):
     for n in range(12):
         cart.add_item(session, UserCart(user.id), product.id, 1)
         session.commit()
+        shown = shown_cart(user.id)
         with session_scope(write=True) as scoped:
-            orders.place_order(scoped, user.id, ShippingAddress("A", "B", "", "C", "1", "D"), f"h-{n}")
+            orders.place_order(scoped, user.id, ShippingAddress("A", "B", "", "C", "1", "D"), f"h-{n}", shown)
     with counted() as statements, session_scope() as scoped:
         page = orders.list_orders_for_user(scoped, user.id)
     assert len(page.items) == 10 and len(statements) == 2

@@ -196,6 +196,22 @@ def detail_or_missing(missing: rx.Var[bool], item: rx.Var, detail: rx.Component,
     return rx.cond(missing, missing_view, rx.cond(item, detail, loading()))
 
 
+def form_error(message: rx.Var[str], *actions: rx.Component, testid: str = "form-error") -> rx.Component:
+    """What went wrong with a whole form (not one field), above or beside it, with what to do about it."""
+    return rx.cond(
+        message != "",
+        rx.callout.root(
+            rx.callout.icon(rx.icon("triangle-alert")),
+            rx.callout.text(message),
+            *actions,
+            color_scheme="red",
+            width="100%",
+            data_testid=testid,
+            role="alert",
+        ),
+    )
+
+
 def field_error(errors: rx.Var[dict[str, str]], name: str) -> rx.Component:
     return rx.cond(
         errors.contains(name),

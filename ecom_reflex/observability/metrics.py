@@ -95,7 +95,9 @@ CLIENT_EVENT_KINDS = ("unknown_event", "undecodable_event", "malformed_event", "
 LOGIN_STATUSES = ("success", "failure", "throttled")
 # What really failed, for event failures and failed checkouts alike (db.failure_reason decides).
 FAILURE_REASONS = ("database_busy", "database_unreachable", "database_error", "session_store_unreachable", "error")
-CHECKOUT_FAILURE_REASONS = ("validation", "empty_cart", "out_of_stock", "not_logged_in", *FAILURE_REASONS)
+CHECKOUT_FAILURE_REASONS = (
+    "validation", "empty_cart", "out_of_stock", "cart_changed", "not_logged_in", *FAILURE_REASONS
+)  # fmt: skip
 RETRY_REASONS = ("busy", "serialization", "deadlock")
 
 

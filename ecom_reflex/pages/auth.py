@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import form_field, page_shell
+from ecom_reflex.components.layout import form_error, form_field, page_shell
 from ecom_reflex.services.auth import MIN_PASSWORD_LENGTH
 from ecom_reflex.state.auth import LoginState, RegisterState
 
@@ -19,18 +19,11 @@ def _form_card(title: str, *children: rx.Component) -> rx.Component:
     )
 
 
-def _form_error(message: rx.Var[str]) -> rx.Component:
-    return rx.cond(
-        message != "",
-        rx.callout(message, icon="triangle-alert", color_scheme="red", width="100%", data_testid="form-error"),
-    )
-
-
 def login_page() -> rx.Component:
     return page_shell(
         _form_card(
             "Log in",
-            _form_error(LoginState.form_error),
+            form_error(LoginState.form_error),
             rx.form(
                 rx.vstack(
                     form_field("Username", "username", LoginState.errors, auto_complete="username", max_length=64),
@@ -56,7 +49,7 @@ def register_page() -> rx.Component:
     return page_shell(
         _form_card(
             "Create an account",
-            _form_error(RegisterState.form_error),
+            form_error(RegisterState.form_error),
             rx.form(
                 rx.vstack(
                     form_field("Username", "username", errors, auto_complete="username", max_length=32),

@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from ecom_reflex.components.cart import checkout_blocker, line_problem
 from ecom_reflex.components.layout import empty_cart, page_shell, when_loaded
 from ecom_reflex.components.product_card import image_src
 from ecom_reflex.services.cart import MAX_QUANTITY, CartLine
@@ -47,17 +48,13 @@ def _line(line: rx.Var[CartLine]) -> rx.Component:
         rx.flex(
             rx.image(src=image_src(line.image), alt=line.name, width="88px", height="88px", border_radius="8px"),
             rx.vstack(
-                rx.link(line.name, href="/product/" + line.product_id.to_string(), weight="bold", size="3"),
-                rx.text(line.unit_price, " each", size="2", color=rx.color("gray", 10)),
                 rx.cond(
-                    ~line.available,
-                    rx.text(
-                        rx.cond(line.stock > 0, f"Only {line.stock} left: lower the quantity.", "Out of stock."),
-                        size="2",
-                        color=rx.color("red", 11),
-                        data_testid="line-unavailable",
-                    ),
+                    line.on_sale,
+                    rx.link(line.name, href="/product/" + line.product_id.to_string(), weight="bold", size="3"),
+                    rx.text(line.name, weight="bold", size="3"),  # no page to link to any more
                 ),
+                rx.text(line.unit_price, " each", size="2", color=rx.color("gray", 10)),
+                line_problem(line),
                 spacing="1",
                 flex="1",
                 min_width="160px",
@@ -101,12 +98,14 @@ def cart_page() -> rx.Component:
                     padding_top="1em",
                 ),
                 rx.hstack(
+                    checkout_blocker(CartState.checkout_blocker),
                     rx.spacer(),
                     rx.link(
                         rx.button("Check out", size="3", disabled=~CartState.can_check_out),
                         href=rx.cond(CartState.can_check_out, "/checkout", "/cart"),
                         data_testid="checkout-link",
                     ),
+                    align="center",
                     width="100%",
                 ),
                 spacing="3",

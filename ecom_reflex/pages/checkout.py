@@ -2,16 +2,23 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import empty_cart, form_field, page_shell, when_loaded
+from ecom_reflex.components.cart import checkout_blocker, line_problem
+from ecom_reflex.components.layout import empty_cart, form_error, form_field, page_shell, when_loaded
 from ecom_reflex.services.cart import CartLine
 from ecom_reflex.state.checkout import CheckoutState
 
 
 def _summary_line(line: rx.Var[CartLine]) -> rx.Component:
-    return rx.hstack(
-        rx.text(line.quantity, " × ", line.name, size="2", flex="1"),
-        rx.text(line.line_total, size="2", weight="medium"),
+    return rx.vstack(
+        rx.hstack(
+            rx.text(line.quantity, " × ", line.name, size="2", flex="1"),
+            rx.text(line.line_total, size="2", weight="medium"),
+            width="100%",
+        ),
+        line_problem(line),
+        spacing="1",
         width="100%",
+        data_testid="checkout-line",
     )
 
 
@@ -40,6 +47,8 @@ def _shipping_form() -> rx.Component:
     return rx.form(
         rx.vstack(
             rx.heading("Shipping address", size="4"),
+            # The cart as this page shows it: the order is placed only at these prices and quantities.
+            rx.el.input(type="hidden", name="shown", value=CheckoutState.cart_fingerprint),
             form_field("Full name", "name", errors, auto_complete="name", max_length=120),
             form_field("Address", "line1", errors, auto_complete="address-line1", max_length=200),
             form_field("Address line 2 (optional)", "line2", errors, auto_complete="address-line2", max_length=200),
@@ -51,16 +60,8 @@ def _shipping_form() -> rx.Component:
                 width="100%",
             ),
             form_field("Country", "country", errors, auto_complete="country-name", max_length=60),
-            rx.cond(
-                CheckoutState.form_error != "",
-                rx.callout(
-                    CheckoutState.form_error,
-                    icon="triangle-alert",
-                    color_scheme="red",
-                    width="100%",
-                    data_testid="checkout-error",
-                ),
-            ),
+            form_error(CheckoutState.form_error, testid="checkout-error"),
+            checkout_blocker(CheckoutState.checkout_blocker),
             rx.button(
                 "Place order",
                 type="submit",

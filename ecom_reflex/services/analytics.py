@@ -142,11 +142,25 @@ def low_stock(session: Session, limit: int = LOW_STOCK_SHOWN) -> list[LowStockPr
     return [LowStockProduct(id=pid, name=name, stock=stock) for pid, name, stock in rows]
 
 
+# A spreadsheet evaluates a cell that starts with one of these (OWASP, "CSV Injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: object) -> object:
+    """Text a spreadsheet would run as a formula, as text it shows: a leading apostrophe
+    (OWASP's advice). Our own numbers are not text and stay numbers."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_TRIGGERS):
+        return "'" + cell
+    return cell
+
+
 def _csv(header: list[str], rows) -> str:
+    """Every text cell goes through spreadsheet_safe: names, addresses and e-mails are typed by shoppers."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # RFC 4180 line ends: a cell holding a bare CR or LF is quoted, never read as a new row.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
     return buffer.getvalue()
 
 

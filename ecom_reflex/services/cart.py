@@ -6,7 +6,8 @@ a user's cart is rows in cart_items. Both go through the same rules via CartStor
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import hashlib
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -88,6 +89,13 @@ class CartLine:
     stock: int
     # False when the product went inactive or its stock fell below the quantity.
     available: bool
+    # Why the line cannot be ordered as it is, and what to do ("" when it can).
+    problem: str = ""
+    # False when the product is no longer sold: there is no page to link to.
+    on_sale: bool = True
+
+
+CANNOT_CHECK_OUT = "Some lines can't be ordered as they are: remove them or lower their quantity to check out."
 
 
 @dataclass(frozen=True)
@@ -96,10 +104,28 @@ class CartView:
     item_count: int
     total_cents: int
     total: str
+    # Products in the cart that no longer exist at all (deleted): the caller drops them and says so.
+    gone: tuple[int, ...] = ()
 
     @property
     def can_check_out(self) -> bool:
         return bool(self.lines) and all(line.available for line in self.lines)
+
+    @property
+    def checkout_blocker(self) -> str:
+        """Why the cart cannot be checked out ("" when it can, or when it is empty)."""
+        return CANNOT_CHECK_OUT if self.lines and not self.can_check_out else ""
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint((line.product_id, line.quantity, line.unit_price_cents) for line in self.lines)
+
+
+def fingerprint(lines: Iterable[tuple[int, int, int]]) -> str:
+    """What a shopper was shown of a cart, as a short hash of every line's (product, quantity, unit
+    price in cents): a checkout places the order only if the cart still hashes to what the page showed."""
+    text = ";".join(f"{product}:{quantity}:{cents}" for product, quantity, cents in sorted(lines))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _sellable(product: Product | None) -> Product:
@@ -160,31 +186,58 @@ def clear(session: Session, user_id: int) -> None:
     session.exec(delete(CartItem).where(CartItem.user_id == user_id))
 
 
+def gone_notice(count: int) -> str:
+    if count == 1:
+        return "A product in your cart is no longer sold and was removed."
+    return f"{count} products in your cart are no longer sold and were removed."
+
+
+def line_problem(product: Product, quantity: int) -> str:
+    """What stops a line of `quantity` of `product` from being ordered, said as what to do ("" if nothing)."""
+    if not product.is_active:
+        return "No longer sold: remove it to check out."
+    if product.stock <= 0:
+        return "Sold out: remove it to check out."
+    if product.stock < quantity:
+        return f"Only {product.stock} left: lower the quantity to check out."
+    return ""
+
+
 def view(session: Session, store: CartStore) -> CartView:
-    """The cart with current names, prices and stock; lines whose product is gone are dropped."""
+    """The cart with current names, prices and stock; each line says what stops it from being ordered."""
     quantities = store.quantities(session)
     products = (
         session.exec(select(Product).where(Product.id.in_(quantities)).order_by(Product.name)).all()
         if quantities
         else []
     )
-    lines = [
-        CartLine(
-            product_id=product.id,
-            name=product.name,
-            image=product.image,
-            unit_price_cents=product.price_cents,
-            unit_price=format_cents(product.price_cents),
-            quantity=quantities[product.id],
-            line_total=format_cents(product.price_cents * quantities[product.id]),
-            stock=product.stock,
-            available=product.is_active and product.stock >= quantities[product.id],
+    lines = []
+    for product in products:
+        quantity = quantities[product.id]
+        problem = line_problem(product, quantity)
+        lines.append(
+            CartLine(
+                product_id=product.id,
+                name=product.name,
+                image=product.image,
+                unit_price_cents=product.price_cents,
+                unit_price=format_cents(product.price_cents),
+                quantity=quantity,
+                line_total=format_cents(product.price_cents * quantity),
+                stock=product.stock,
+                available=not problem,
+                problem=problem,
+                on_sale=product.is_active,
+            )
         )
-        for product in products
-    ]
     total = sum(line.unit_price_cents * line.quantity for line in lines)
+    found = {product.id for product in products}
     return CartView(
-        lines=lines, item_count=sum(line.quantity for line in lines), total_cents=total, total=format_cents(total)
+        lines=lines,
+        item_count=sum(line.quantity for line in lines),
+        total_cents=total,
+        total=format_cents(total),
+        gone=tuple(product_id for product_id in quantities if product_id not in found),
     )
 
 

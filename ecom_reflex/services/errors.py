@@ -17,3 +17,7 @@ class FieldErrors(ServiceError):
 
 class NotFound(ServiceError):
     pass
+
+
+class ChangedSinceSeen(ServiceError):
+    """What the user acted on changed after their page showed it: nothing was done."""

@@ -21,7 +21,7 @@ from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatus, OrderSta
 from ecom_reflex.money import format_cents
 from ecom_reflex.observability.tracing import span
 from ecom_reflex.services import cart
-from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
+from ecom_reflex.services.errors import ChangedSinceSeen, FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.listing import clamp_page, search_text, text_match
 
 ORDERS_PER_PAGE = 10
@@ -63,6 +63,14 @@ class EmptyCart(ServiceError):
         super().__init__("Your cart is empty.")
 
 
+class CartChanged(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Your cart changed since this page showed it: a price or a quantity is different now (see the "
+            "summary). Nothing was charged. Check the new total and place the order again."
+        )
+
+
 class OutOfStock(ServiceError):
     def __init__(self, shortages: list[tuple[str, int]]):
         self.shortages = shortages
@@ -98,8 +106,15 @@ class PlacedOrder:
     items: int
 
 
-def place_order(session: Session, user_id: int, address: ShippingAddress, idempotency_key: str) -> PlacedOrder:
-    """Turn the user's cart into an order; the same key always yields the same order."""
+def place_order(
+    session: Session, user_id: int, address: ShippingAddress, idempotency_key: str, shown: str
+) -> PlacedOrder:
+    """Turn the user's cart into an order at the prices and quantities the shopper was shown.
+
+    `shown` is the fingerprint of the cart as the checkout page showed it (cart.fingerprint):
+    when a price or a quantity changed since, nothing is placed (CartChanged). The same key
+    always yields the same order.
+    """
     if not idempotency_key or len(idempotency_key) > 64:
         raise ServiceError("This checkout form has expired; reload the page.")
     existing = session.exec(select(Order).where(Order.idempotency_key == idempotency_key)).first()
@@ -109,6 +124,8 @@ def place_order(session: Session, user_id: int, address: ShippingAddress, idempo
         return PlacedOrder(existing, created=False, items=0)
     with span("checkout.validate_cart"):
         rows = _cart_lines(session, user_id)
+        if shown != cart.fingerprint((product.id, item.quantity, product.price_cents) for item, product in rows):
+            raise CartChanged()
     try:
         # A savepoint: losing the race below undoes this attempt's own writes and nothing else.
         with session.begin_nested():
@@ -339,8 +356,16 @@ def allowed_next_statuses(status: str) -> list[str]:
     return sorted(next_status.value for next_status in TRANSITIONS.get(OrderStatus(status), ()))
 
 
-def change_status(session: Session, order_id: int, to_status: str, actor_id: int) -> Order:
-    """Move an order along the workflow; a cancel puts the stock back in the same transaction."""
+def change_status(
+    session: Session, order_id: int, to_status: str, actor_id: int, seen_status: str | None = None
+) -> Order:
+    """Move an order along the workflow; a cancel puts the stock back in the same transaction.
+
+    `seen_status` is the status the admin's page showed: when the order moved on since (another
+    tab, another admin), nothing changes (ChangedSinceSeen). The move is one conditional UPDATE
+    from the status read here, so two changes racing on PostgreSQL cannot both apply (nor a
+    cancel restock twice).
+    """
     order = session.get(Order, order_id)
     if order is None:
         raise NotFound("We could not find that order.")
@@ -349,24 +374,38 @@ def change_status(session: Session, order_id: int, to_status: str, actor_id: int
     except ValueError:
         raise ServiceError(f"'{to_status}' is not an order status.") from None
     current = OrderStatus(order.status)
+    if seen_status is not None and seen_status != current.value:
+        raise _changed_since_seen(order)
     if target not in TRANSITIONS[current]:
         raise ServiceError(f"An order that is {current.value} cannot become {target.value}.")
+    now = utcnow()
+    moved = session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == current.value)
+        .values(status=target.value, updated_at=now),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    session.refresh(order)
+    if not moved:
+        raise _changed_since_seen(order)
     if target is OrderStatus.CANCELLED:
         for item in session.exec(select(OrderItem).where(OrderItem.order_id == order.id)).all():
             session.exec(
                 update(Product).where(Product.id == item.product_id).values(stock=Product.stock + item.quantity)
             )
-    now = utcnow()
     session.add(
         OrderStatusChange(
             order_id=order.id, from_status=current.value, to_status=target.value, changed_at=now, changed_by_id=actor_id
         )
     )
-    order.status = target.value
-    order.updated_at = now
-    session.add(order)
     session.flush()
     return order
+
+
+def _changed_since_seen(order: Order) -> ChangedSinceSeen:
+    return ChangedSinceSeen(
+        f"Order #{order_number(order.id)} changed since you opened it: it is {order.status} now. Nothing was changed."
+    )
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from sqlalchemy import func
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, select
 
-from ecom_reflex.models import Category, OrderItem, Product
+from ecom_reflex.models import CartItem, Category, OrderItem, Product
 from ecom_reflex.money import format_cents
 from ecom_reflex.services.catalog import categories_changed, product_text_match
-from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
+from ecom_reflex.services.errors import ChangedSinceSeen, FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.images import is_known_image
 from ecom_reflex.services.listing import clamp_page, search_text
 
@@ -56,16 +57,19 @@ class CategoryOption:
     name: str
 
 
+# Dollars, then at most two decimals after a point: "12", "12.5", "12.50". Nothing is guessed:
+# "12,50" (a decimal comma?), "1,250.00" (a separator?), "12.505", "-1", "1e3", "$12" are refused.
+_AMOUNT = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,2})?")
+PRICE_FORMAT_ERROR = "Enter the price in dollars and cents with a point, like 12.50 (no commas, signs or symbols)."
+
+
 def parse_price_cents(raw: str) -> int | None:
-    """'12', '12.5', '1,299.99' -> cents; None when it is not an amount with at most 2 decimals."""
-    text = raw.strip().replace(",", "").removeprefix("$")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
+    """Cents for a price written as `_AMOUNT`, None for anything else."""
+    text = raw.strip()
+    if not _AMOUNT.fullmatch(text):
         return None
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
-        return None
-    return int(amount * 100)
+    dollars, _, cents = text.partition(".")
+    return int(dollars) * 100 + int(cents.ljust(2, "0") if cents else 0)
 
 
 def validate_product_form(
@@ -79,8 +83,10 @@ def validate_product_form(
     if len(description) > 5000:
         errors["description"] = "Description must be at most 5,000 characters."
     price_cents = parse_price_cents(str(form.get("price", "")))
-    if price_cents is None or not 0 <= price_cents <= MAX_PRICE_CENTS:
-        errors["price"] = "Price must be an amount from 0 to 1,000,000.00."
+    if price_cents is None:
+        errors["price"] = PRICE_FORMAT_ERROR
+    elif price_cents > MAX_PRICE_CENTS:
+        errors["price"] = f"Price must be at most {format_cents(MAX_PRICE_CENTS)}."
     stock_text = str(form.get("stock", "")).strip()
     stock = int(stock_text) if stock_text.isdigit() else -1
     if not 0 <= stock <= MAX_STOCK:
@@ -156,14 +162,61 @@ def create(session: Session, data: ProductInput) -> Product:
     return product
 
 
-def update(session: Session, product_id: int, data: ProductInput) -> Product:
+@dataclass(frozen=True)
+class SeenProduct:
+    """What the admin's form was opened with."""
+
+    version: int
+    stock: int
+
+
+@dataclass(frozen=True)
+class SavedProduct:
+    product: Product
+    # The stock just before this save: it differs from SeenProduct.stock when sales (or
+    # cancellations) moved it while the form was open.
+    stock_before: int
+
+
+CHANGED_SINCE_OPENED = (
+    "This product changed since you opened it (saved in another tab or by another admin). "
+    "Reload to see it; your changes are still in the form."
+)
+
+
+def update(session: Session, product_id: int, data: ProductInput, seen: SeenProduct) -> SavedProduct:
+    """Save the admin's form without overwriting what changed since it was opened.
+
+    The form's fields are saved only over the version the form was opened with, else
+    ChangedSinceSeen. Stock moves by the difference the admin typed (opened at 6, typed 10:
+    +4), so sales made meanwhile are kept; a difference that would take it below 0 is refused.
+    One conditional UPDATE, so two saves racing on PostgreSQL cannot both pass the check.
+    """
     product = get(session, product_id)
-    for field, value in data.__dict__.items():
-        setattr(product, field, value)
-    session.add(product)
-    session.flush()
+    stock_before = product.stock
+    difference = data.stock - seen.stock
+    saved = session.execute(
+        sa_update(Product)
+        .where(Product.id == product_id, Product.version == seen.version, Product.stock + difference >= 0)
+        .values(
+            name=data.name,
+            description=data.description,
+            price_cents=data.price_cents,
+            category_id=data.category_id,
+            image=data.image,
+            stock=Product.stock + difference,
+            version=Product.version + 1,
+        ),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    session.refresh(product)
+    if not saved:
+        if product.version != seen.version:
+            raise ChangedSinceSeen(CHANGED_SINCE_OPENED)
+        now = f"Only {product.stock} in stock now (it was {seen.stock} when you opened the form)"
+        raise FieldErrors({"stock": f"{now}: it cannot go down by {-difference}."})
     categories_changed(session)
-    return product
+    return SavedProduct(product=product, stock_before=stock_before)
 
 
 def set_active(session: Session, product_id: int, active: bool) -> Product:
@@ -180,10 +233,18 @@ def was_ordered(session: Session, product_id: int) -> bool:
 
 
 def delete(session: Session, product_id: int) -> str:
-    """Delete a product nobody ever ordered; returns its name. Ordered ones can only be deactivated."""
+    """Delete a product nobody ever ordered and nobody has in a cart; returns its name. Others can
+    only be deactivated: an order keeps its lines, and a cart says its line is no longer sold."""
     product = get(session, product_id)
     if was_ordered(session, product_id):
         raise ServiceError(f"{product.name} has been ordered, so it cannot be deleted. Deactivate it instead.")
+    in_carts = session.exec(select(func.count(CartItem.id)).where(CartItem.product_id == product_id)).one()
+    if in_carts:
+        whose = "a shopper's cart" if in_carts == 1 else f"{in_carts} shoppers' carts"
+        raise ServiceError(
+            f"{product.name} is in {whose}, so it cannot be deleted. Deactivate it instead: "
+            "their carts will say it is no longer sold."
+        )
     session.delete(product)
     session.flush()
     categories_changed(session)

@@ -55,6 +55,10 @@ class CartState(SessionState):
     item_count: int = 0
     total: str = "$0.00"
     can_check_out: bool = False
+    # Why Check out is disabled, in words ("" when it is not).
+    checkout_blocker: str = ""
+    # What the page shows of the cart, hashed (services/cart.fingerprint): checkout sends it back.
+    cart_fingerprint: str = ""
     cart_loaded: bool = False
     # Bumped on every refresh: quantity inputs are keyed by it, so a refused or
     # capped entry is replaced by the stored quantity.
@@ -76,23 +80,33 @@ class CartState(SessionState):
         lines, notice = self._guest_lines()
         return GuestCart(lines), notice
 
-    def _refresh(self, session: Session, store: CartStore) -> None:
+    def _refresh(self, session: Session, store: CartStore) -> str:
+        """Show the cart as it is now; a notice when products in a guest's cart no longer exist
+        (a user's cart lines go with the product)."""
+        current = cart.view(session, store)
+        notice = ""
+        if current.gone and isinstance(store, GuestCart):
+            for product_id in current.gone:
+                store.set_quantity(session, product_id, 0)
+            notice = cart.gone_notice(len(current.gone))
         if isinstance(store, GuestCart):
             self.guest_cart = json.dumps({str(k): v for k, v in sorted(store.lines.items())})
-        current = cart.view(session, store)
         self.lines = current.lines
         self.item_count = current.item_count
         self.total = current.total
         self.can_check_out = current.can_check_out
+        self.checkout_blocker = current.checkout_blocker
+        self.cart_fingerprint = current.fingerprint
         self.cart_loaded = True
         self.cart_revision += 1
+        return notice
 
     def _load_cart(self) -> str:
-        """Load the caller and the cart; a notice when a stored guest cart had to be cut down."""
+        """Load the caller and the cart; a notice when a stored guest cart had to be cut down or lost lines."""
         with session_scope() as session:
-            store, notice = self._store(session)
-            self._refresh(session, store)
-        return notice
+            store, cut_notice = self._store(session)
+            gone_notice = self._refresh(session, store)
+        return " ".join(notice for notice in (cut_notice, gone_notice) if notice)
 
     @rx.event
     @in_db_thread

@@ -12,7 +12,7 @@ from ecom_reflex.observability import business
 from ecom_reflex.offload import run_db
 from ecom_reflex.services import orders
 from ecom_reflex.services.errors import FieldErrors, ServiceError
-from ecom_reflex.services.orders import EmptyCart, OutOfStock
+from ecom_reflex.services.orders import CartChanged, EmptyCart, OutOfStock
 from ecom_reflex.state.cart import CartState
 from ecom_reflex.state.inputs import form_fields
 from ecom_reflex.state.session import login_url
@@ -42,7 +42,10 @@ class CheckoutState(CartState):
             return
         self.errors, self.form_error = {}, ""
         # Read generously: validate_shipping folds white space, then judges the length and says so.
-        form = form_fields(form_data, {name: 4 * length for name, length in SHIPPING_LENGTHS.items()})
+        form = form_fields(form_data, {**{name: 4 * length for name, length in SHIPPING_LENGTHS.items()}, "shown": 64})
+        # What the page showed of the cart (a hidden field); a client that sends none is held to
+        # what this tab's page was given.
+        shown = form["shown"] or self.cart_fingerprint
         try:
             address = orders.validate_shipping(form)
         except FieldErrors as error:
@@ -51,9 +54,11 @@ class CheckoutState(CartState):
             return
         self.placing = True
         try:
-            placed = await run_db(self._place, address)
+            placed = await run_db(self._place, address, shown)
         except ServiceError as error:
-            reason = {OutOfStock: "out_of_stock", EmptyCart: "empty_cart"}.get(type(error), "error")
+            reason = {OutOfStock: "out_of_stock", EmptyCart: "empty_cart", CartChanged: "cart_changed"}.get(
+                type(error), "error"
+            )
             business.checkout_failed(reason, str(error))
             self.form_error = str(error)
             await run_db(self._load_cart)
@@ -74,14 +79,14 @@ class CheckoutState(CartState):
         await run_db(self._load_cart)
         return rx.redirect(f"/orders/{order_id}?placed=1")
 
-    def _place(self, address: orders.ShippingAddress) -> tuple[int, int, int, bool] | None:
+    def _place(self, address: orders.ShippingAddress, shown: str) -> tuple[int, int, int, bool] | None:
         """(order id, total cents, items, whether this call created it), or None without a logged-in user."""
 
         def place(session: Session) -> tuple[int, int, int, bool] | None:
             user = self._current_user(session)
             if user is None:
                 return None
-            placed = orders.place_order(session, user.id, address, self.attempt_key)
+            placed = orders.place_order(session, user.id, address, self.attempt_key, shown)
             return placed.order.id, placed.order.total_cents, placed.items, placed.created
 
         return transaction(place, write=True)

@@ -3,7 +3,7 @@
 import reflex as rx
 
 from ecom_reflex.components.admin import admin_list, admin_shell, admin_toolbar, filter_select
-from ecom_reflex.components.layout import field_error, form_field, not_found
+from ecom_reflex.components.layout import field_error, form_error, form_field, not_found
 from ecom_reflex.components.listing import search_box
 from ecom_reflex.components.product_card import image_src
 from ecom_reflex.services.images import MAX_IMAGE_BYTES
@@ -142,6 +142,17 @@ def _product_form() -> rx.Component:
     errors = state.errors
     return rx.form(
         rx.vstack(
+            form_error(
+                state.form_error,
+                rx.button(
+                    "Reload the product",
+                    type="button",
+                    variant="soft",
+                    color_scheme="red",
+                    on_click=rx.call_script("window.location.reload()"),
+                ),
+                testid="product-form-error",
+            ),
             form_field("Name", "name", errors, default_value=state.values["name"], max_length=200),
             rx.vstack(
                 rx.el.label(rx.text("Description", size="2", weight="medium"), html_for="description"),
@@ -157,7 +168,14 @@ def _product_form() -> rx.Component:
                 width="100%",
             ),
             rx.grid(
-                form_field("Price ($)", "price", errors, default_value=state.values["price"], input_mode="decimal"),
+                form_field(
+                    "Price ($)",
+                    "price",
+                    errors,
+                    default_value=state.values["price"],
+                    input_mode="decimal",
+                    placeholder="12.50",
+                ),
                 form_field("Stock", "stock", errors, default_value=state.values["stock"], input_mode="numeric"),
                 columns=rx.breakpoints(initial="1", sm="2"),
                 spacing="3",

@@ -71,12 +71,12 @@ class AdminOrderState(AdminState):
     def change_status(self, to_status: str):
         if self.admin_order is None:
             return rx.toast.error("We could not find that order.")
-        order_id = self.admin_order.id
+        # The status this page shows: a change made since (another tab, another admin) is not overwritten.
+        order_id, seen = self.admin_order.id, self.admin_order.status
+        target = clean_text(to_status, 20)
         try:
             status = transaction(
-                lambda session: (
-                    orders.change_status(session, order_id, clean_text(to_status, 20), self._admin_id).status
-                ),
+                lambda session: orders.change_status(session, order_id, target, self._admin_id, seen).status,
                 write=True,
             )
             business.admin_change(self._admin_id, "order.status", order_id=order_id, to_status=status)

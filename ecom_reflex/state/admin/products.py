@@ -5,9 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from ecom_reflex.db import session_scope, transaction
+from ecom_reflex.money import plain_amount
 from ecom_reflex.observability import business
 from ecom_reflex.services import images, products
-from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
+from ecom_reflex.services.errors import ChangedSinceSeen, FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.products import AdminProductRow, CategoryOption
 from ecom_reflex.settings import ASSETS_DIR, get_settings
 from ecom_reflex.state.admin import AdminListing, AdminState, admin_only, admin_url
@@ -91,6 +92,10 @@ class AdminProductFormState(AdminState):
     values: dict[str, str] = {}
     image: str = ""
     errors: dict[str, str] = {}
+    form_error: str = ""
+    # What the form was opened with: a save applies over it, never over what changed since.
+    _seen_version: int = 0
+    _seen_stock: int = 0
     form_categories: list[CategoryOption] = []
     form_missing: bool = False
     uploading: bool = False
@@ -100,7 +105,7 @@ class AdminProductFormState(AdminState):
     def load_form(self):
         """on_load of /admin/products/new and /admin/products/<id>."""
         raw_id = path_argument(self.router.url.path.removeprefix("/admin"), "products")
-        self.errors, self.form_missing, self.uploading = {}, False, False
+        self.errors, self.form_error, self.form_missing, self.uploading = {}, "", False, False
         with session_scope() as session:
             self.form_categories = products.category_options(session)
             if raw_id in ("", "new"):
@@ -113,10 +118,11 @@ class AdminProductFormState(AdminState):
                 self.form_missing = True
                 return
         self.editing_id, self.image = product.id, product.image
+        self._seen_version, self._seen_stock = product.version, product.stock
         self.values = {
             "name": product.name,
             "description": product.description,
-            "price": f"{product.price_cents // 100}.{product.price_cents % 100:02d}",
+            "price": plain_amount(product.price_cents),
             "stock": str(product.stock),
             "category_id": str(product.category_id),
         }
@@ -149,19 +155,25 @@ class AdminProductFormState(AdminState):
         self.values = dict(form)
         form["image"] = self.image
 
-        def save(session) -> tuple[products.ProductInput, str, int]:
+        seen = products.SeenProduct(version=self._seen_version, stock=self._seen_stock)
+
+        def save(session) -> tuple[products.ProductInput, str, int, int | None]:
             category_ids = {option.id for option in products.category_options(session)}
             data = products.validate_product_form(form, category_ids, get_settings().upload_dir, ASSETS_DIR)
-            saved = (
-                products.update(session, self.editing_id, data) if self.editing_id else products.create(session, data)
-            )
-            return data, saved.name, saved.id
+            if not self.editing_id:
+                created = products.create(session, data)
+                return data, created.name, created.id, None
+            saved = products.update(session, self.editing_id, data, seen)
+            return data, saved.product.name, saved.product.id, saved.stock_before
 
         try:
-            data, name, product_id = transaction(save, write=True)
+            data, name, product_id, stock_before = transaction(save, write=True)
         except FieldErrors as error:
-            self.errors = error.errors
+            self.errors, self.form_error = error.errors, ""
             return
+        except ChangedSinceSeen as error:
+            self.errors, self.form_error = {}, str(error)
+            return rx.toast.error("Not saved: the product changed since you opened it.")
         except NotFound as error:
             return rx.toast.error(str(error))
         business.admin_change(
@@ -170,13 +182,18 @@ class AdminProductFormState(AdminState):
             product_id=product_id,
             product_name=name,
             price_cents=data.price_cents,
-            stock=data.stock,
+            stock=data.stock if stock_before is None else stock_before + data.stock - seen.stock,
             category_id=data.category_id,
             image=data.image,
         )
-        self.errors = {}
+        self.errors, self.form_error = {}, ""
         verb = "saved" if self.editing_id else "created"
-        return [
-            rx.redirect(admin_url("/admin/products", q=name)),
-            rx.toast.success(f"{name} was {verb} (#{product_id})."),
-        ]
+        message = f"{name} was {verb} (#{product_id})."
+        if stock_before is not None and stock_before != seen.stock and data.stock != seen.stock:
+            # Sales (or cancellations) moved the stock while the form was open: the admin's change applies on top.
+            stock = stock_before + data.stock - seen.stock
+            message += (
+                f" Stock is {stock}: it went from {seen.stock} to {stock_before} while you edited,"
+                f" and your change of {data.stock - seen.stock:+d} applies on top."
+            )
+        return [rx.redirect(admin_url("/admin/products", q=name)), rx.toast.success(message)]
