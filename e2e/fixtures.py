@@ -12,6 +12,7 @@ to artifacts/e2e/app.json.log, and a real Prometheus scrapes it when a test asks
 from __future__ import annotations
 
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,8 @@ class ShopServer:
     log_file: Path
     otlp: OtlpReceiver
     metrics_token: str
+    # The shop's fault flags (a copy of monitoring/flagd/flags.json): e2e/faults.py turns them on and off.
+    flags_file: Path
 
     @property
     def address(self) -> str:
@@ -68,6 +71,8 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
     port = free_port()
     admin_password = secrets.token_urlsafe(16)
     metrics_token = secrets.token_urlsafe(24)
+    flags_file = workdir / "flags.json"
+    shutil.copy(PROJECT_ROOT / "monitoring" / "flagd" / "flags.json", flags_file)
     env = reflex_environment()
     env.update(
         DB_URL=f"sqlite:///{db_file}",
@@ -86,6 +91,7 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
         # (X-Forwarded-For): every test is a shopper of its own to the per-address throttles.
         TRUSTED_PROXIES="127.0.0.1",
         METRICS_TOKEN=metrics_token,
+        FAULT_FLAGS_FILE=str(flags_file),
     )
     log_path = ARTIFACTS / "server.log"
     log_path.write_text("")
@@ -104,6 +110,7 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
             log_file=log_file,
             otlp=otlp_receiver,
             metrics_token=metrics_token,
+            flags_file=flags_file,
         )
     finally:
         shop.stop()

@@ -21,6 +21,8 @@ class ReceivedSpan:
     parent_span_id: str
     attributes: dict
     resource: dict
+    # (name, attributes) of each span event, e.g. OpenFeature's flag evaluations.
+    events: list = field(default_factory=list)
 
 
 @dataclass
@@ -28,6 +30,9 @@ class OtlpReceiver:
     server: ThreadingHTTPServer
     spans: list[ReceivedSpan] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # While set, every export is refused with 503, as by a collector that is down behind its
+    # load balancer: the exporter retries, then gives the batch up.
+    unavailable: threading.Event = field(default_factory=threading.Event)
 
     @property
     def endpoint(self) -> str:
@@ -56,6 +61,9 @@ def start_receiver() -> OtlpReceiver:
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if receiver.unavailable.is_set():
+                self.send_error(503)
+                return
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             if self.path != "/v1/traces":
@@ -75,6 +83,7 @@ def start_receiver() -> OtlpReceiver:
                                 parent_span_id=span.parent_span_id.hex(),
                                 attributes={a.key: _value(a.value) for a in span.attributes},
                                 resource=resource,
+                                events=[(e.name, {a.key: _value(a.value) for a in e.attributes}) for e in span.events],
                             )
                         )
             with receiver.lock:

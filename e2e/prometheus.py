@@ -40,13 +40,18 @@ class Prometheus:
             self.process.kill()
 
 
-def start_prometheus(target: str, workdir: Path, log_path: Path, token: str) -> Prometheus:
-    """`target` is host:port of the shop; Prometheus scrapes its /metrics every second with `token`."""
+def start_prometheus(
+    target: str, workdir: Path, log_path: Path, token: str, rule_files: tuple[Path, ...] = ()
+) -> Prometheus:
+    """`target` is host:port of the shop; Prometheus scrapes its /metrics every second with `token`
+    and evaluates `rule_files` every second."""
     port = free_port()
     config = workdir / "prometheus.yml"
+    rules = "".join(f"  - '{path}'\n" for path in rule_files)
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: shop\n    metrics_path: /metrics\n"
+        + (f"rule_files:\n{rules}" if rules else "")
+        + "scrape_configs:\n  - job_name: shop\n    metrics_path: /metrics\n"
         f"    authorization:\n      credentials: '{token}'\n"
         f"    static_configs:\n      - targets: ['{target}']\n        labels: {{environment: e2e}}\n"
     )

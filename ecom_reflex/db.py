@@ -33,6 +33,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session, create_engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from ecom_reflex import faults
 from ecom_reflex.observability import metrics
 from ecom_reflex.settings import get_settings
 
@@ -88,16 +89,23 @@ def build_engine(db_url: str, busy_timeout_s: float = 15.0, threads: int = 32) -
         )
         event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_s * 1000))
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    # Pre-ping: a connection the server dropped (restart, failover) is replaced, not handed out.
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=min(10, threads),
-        max_overflow=max(4, threads - 10 + 4),
-        pool_timeout=60,
-        connect_args={"options": "-c timezone=UTC", "connect_timeout": 5},
-    )
+    else:
+        # Pre-ping: a connection the server dropped (restart, failover) is replaced, not handed out.
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=min(10, threads),
+            max_overflow=max(4, threads - 10 + 4),
+            pool_timeout=60,
+            connect_args={"options": "-c timezone=UTC", "connect_timeout": 5},
+        )
+    # The databaseDelayMs fault flag: each statement of a transaction waits that long first.
+    event.listen(engine, "before_cursor_execute", _delay_statement)
+    return engine
+
+
+def _delay_statement(*_args) -> None:
+    faults.delay_statement()
 
 
 @functools.cache
@@ -115,6 +123,8 @@ def session_scope(*, write: bool = False) -> Iterator[Session]:
     writes and nothing slow (no password hashing, no network). How long it held the
     lock is measured (db_write_transaction_seconds).
     """
+    # Read once per transaction, not per statement: a fault flag's value for the whole of it.
+    delay = faults.statement_delay_ms.set(int(faults.value("databaseDelayMs")))
     with Session(get_engine(), expire_on_commit=False) as session:
         locked_at = None
         if write:
@@ -129,6 +139,7 @@ def session_scope(*, write: bool = False) -> Iterator[Session]:
         finally:
             if locked_at is not None:
                 _held(time.perf_counter() - locked_at)
+            faults.statement_delay_ms.reset(delay)
 
 
 def _held(seconds: float) -> None:

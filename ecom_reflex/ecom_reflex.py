@@ -15,7 +15,11 @@ from ecom_reflex.db import check_database, check_redis, failure_message, failure
 from ecom_reflex.lifespan import lifespan
 from ecom_reflex.observability.alerts import alerts_webhook
 from ecom_reflex.observability.client_noise import frontend_exception, refused_malformed_event
-from ecom_reflex.observability.instrumentation import event_exception_handler, observe_requests
+from ecom_reflex.observability.instrumentation import (
+    event_exception_handler,
+    observe_requests,
+    trace_plain_requests,
+)
 from ecom_reflex.observability.metrics import metrics_endpoint
 from ecom_reflex.pages import auth, cart, checkout, home, not_found, orders, product
 from ecom_reflex.pages.admin import dashboard as admin_dashboard
@@ -100,7 +104,7 @@ api = Starlette(
 
 app = rx.App(
     # Outermost last: request timing sees everything, the upload cap included.
-    api_transformer=[api, limit_upload_size, security_headers, observe_requests],
+    api_transformer=[api, limit_upload_size, security_headers, observe_requests, trace_plain_requests],
     backend_exception_handler=event_failed,
     frontend_exception_handler=frontend_exception,
 )

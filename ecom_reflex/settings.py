@@ -75,6 +75,8 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / ".metrics", description="Per-run folder for multi-worker metrics."
     )
     low_stock_refresh_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Fault flags (ecom_reflex/faults.py): a flagd flag file, read in-process; every flag off by default.
+    fault_flags_file: Path = Field(default=PROJECT_ROOT / "monitoring" / "flagd" / "flags.json")
     # Grafana's contact point posts alerts to /alerts with this bearer token; unset = endpoint off.
     alert_webhook_token: str | None = Field(default=None, min_length=16)
     # GET /metrics answers only with this bearer token; unset = anyone who reaches the port.

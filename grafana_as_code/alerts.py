@@ -42,15 +42,26 @@ class AlertRule:
     summary: str
     # {value} is replaced by each renderer's own template of the current value.
     description: str
+    # What Grafana does when the query returns nothing: most rules are quiet then; target-down is not.
+    no_data_state: str = "OK"
 
     @property
     def prometheus_expr(self) -> str:
-        return f"{self.value} {self.operator} {self.threshold:g}"
+        return f"({self.value}) {self.operator} {self.threshold:g}"
 
     @property
     def runbook_url(self) -> str:
         return RUNBOOK_BASE + self.uid
 
+
+# Checkouts that failed with an error, over checkouts that ended in an order or an error.
+_CHECKOUT_ERRORS = (
+    'sum(rate(ecommerce_checkout_failures_total{{job="shop", reason=~"error|database_.*|session_store_unreachable"}}'
+    "[{window}]))"
+)
+CHECKOUT_ERROR_RATIO = (
+    f'{_CHECKOUT_ERRORS} / ({_CHECKOUT_ERRORS} + sum(rate(ecommerce_orders_total{{{{job="shop"}}}}[{{window}}])))'
+)
 
 RULES = (
     AlertRule(
@@ -68,13 +79,17 @@ RULES = (
     AlertRule(
         uid="shop-slow-events",
         title="ShopSlowEvents",
-        value='histogram_quantile(0.95, sum by (le) (rate(reflex_event_duration_seconds_bucket{job="shop"}[5m])))',
+        # Per event: one slow handler is not averaged away by many fast ones. Only events that run
+        # at least 3 times a minute count, so one slow call at night does not page anyone.
+        value="histogram_quantile(0.95,"
+        ' sum by (le, event) (rate(reflex_event_duration_seconds_bucket{job="shop"}[5m])))'
+        ' and on (event) (sum by (event) (rate(reflex_event_duration_seconds_count{job="shop"}[5m])) * 60 >= 3)',
         operator=">",
         threshold=1,
         for_="10m",
         severity="warning",
-        summary="Shop events are slow (p95 over 1 s)",
-        description="The 95th percentile of event handler time is {value} seconds (threshold 1 s).",
+        summary="A shop event is slow (p95 over 1 s)",
+        description="The 95th percentile of {{{{ $labels.event }}}} is {value} seconds (threshold 1 s).",
     ),
     AlertRule(
         uid="shop-login-failure-spike",
@@ -99,15 +114,56 @@ RULES = (
         description="{value} checkouts failed for stock or errors in the last 15 minutes (threshold 5).",
     ),
     AlertRule(
+        uid="shop-checkout-error-budget-burn",
+        title="ShopCheckoutErrorBudgetBurn",
+        # Checkouts that fail with an error (not for stock or input) against an objective of 99 %
+        # placed: the 1-hour and the 5-minute error ratio both burn the budget 14.4 times too fast
+        # (2 % of a 30-day budget in an hour). The value is the lower of the two windows.
+        value=f"({CHECKOUT_ERROR_RATIO.format(window='5m')}) <= ({CHECKOUT_ERROR_RATIO.format(window='1h')})"
+        f" or ({CHECKOUT_ERROR_RATIO.format(window='1h')})",
+        operator=">",
+        threshold=0.144,
+        for_="2m",
+        severity="critical",
+        summary="Checkouts fail with errors: the error budget burns 14 times too fast",
+        description="{value} of checkouts failed with an error over both the last 5 minutes and the last hour.",
+    ),
+    AlertRule(
         uid="shop-target-down",
         title="ShopScrapeTargetDown",
-        value='min(up{job="shop"})',
+        # Vanished counts as down: targets come from DNS, and a stopped container has no `up` at all.
+        # The share of successful scrapes over 5 minutes: a stopped or crash-looping shop is well
+        # under 0.9, one missed scrape is not.
+        value='avg(avg_over_time(up{job="shop"}[5m])) or vector(0)',
         operator="<",
-        threshold=1,
-        for_="1m",
+        threshold=0.9,
+        for_="2m",
         severity="critical",
         summary="Prometheus cannot scrape the shop",
-        description="The shop's /metrics has not answered for a minute (up = {value}).",
+        description="The shop answered {value} of its scrapes over 5 minutes, or is gone (0).",
+        no_data_state="Alerting",
+    ),
+    AlertRule(
+        uid="shop-traces-lost",
+        title="ShopTracesLost",
+        value='sum(rate(otel_spans_total{job="shop", outcome=~"failed|dropped"}[5m]))',
+        operator=">",
+        threshold=0,
+        for_="5m",
+        severity="warning",
+        summary="Traces are being lost",
+        description="{value} spans a second could not be exported or were dropped (collector down or overloaded).",
+    ),
+    AlertRule(
+        uid="shop-logs-not-reaching-file",
+        title="ShopLogsNotReachingFile",
+        value='sum(rate(log_records_total{job="shop", handler="file", outcome="failed"}[5m]))',
+        operator=">",
+        threshold=0,
+        for_="2m",
+        severity="warning",
+        summary="Log lines are not reaching the log file (so not Loki either)",
+        description="{value} log lines a second could not be written to LOG_FILE.",
     ),
 )
 
@@ -171,7 +227,7 @@ def _grafana_rule(rule: AlertRule) -> alerting.Rule:
         .condition("C")
         .queries([value, condition])
         .for_val(rule.for_)
-        .no_data_state("OK")
+        .no_data_state(rule.no_data_state)
         .exec_err_state("Error")
         .labels({"severity": rule.severity, "service": "shop"})
         .annotations(

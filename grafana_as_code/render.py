@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from grafana_as_code import FOLDER, alerts, datasources
+from grafana_as_code import FOLDER, alerts, compat, datasources
 from grafana_as_code.dashboards import ALL as DASHBOARDS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,11 @@ def files() -> dict[str, dict[str, str]]:
     }
     for module in DASHBOARDS:
         provisioning[f"dashboards/shop/{module.UID}.json"] = dashboard_json(module)
-    return {"provisioning": provisioning, "rules": {"shop-alerts.yml": _yaml(alerts.prometheus_rules())}}
+    rules = {
+        "shop-alerts.yml": _yaml(alerts.prometheus_rules()),
+        "original-shop-compat.yml": _yaml(compat.recording_rules()),
+    }
+    return {"provisioning": provisioning, "rules": rules}
 
 
 def write(provisioning_dir: Path = PROVISIONING_DIR, rules_dir: Path = RULES_DIR) -> list[Path]:

@@ -1,5 +1,6 @@
 """The JSON log format, its context fields, and what must never be in it."""
 
+import contextlib
 import io
 import json
 import logging
@@ -89,3 +90,26 @@ def test_exporter_warnings_are_rate_limited_the_same_for_every_handler():
         for handler in handlers:
             logger.removeHandler(handler)
     assert [out.getvalue().count("export failed") for out in outputs] == [1, 1]
+
+
+def test_a_file_that_refuses_writes_is_counted_and_said_once_not_per_line(log_file, capfd):
+    from ecom_reflex.observability import metrics
+
+    def counted(outcome: str) -> float:
+        return metrics.REGISTRY.get_sample_value("log_records_total", {"handler": "file", "outcome": outcome}) or 0
+
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h, obs_logging.CountedFileHandler))
+    written, failed = counted("written"), counted("failed")
+    logging.getLogger("ecom_reflex").info("before the disk filled up")
+    handler.stream = open("/dev/full", "w")  # noqa: SIM115 - every write fails with ENOSPC, as on a full disk
+    for n in range(50):
+        logging.getLogger("ecom_reflex").info("lost line %d", n)
+    with contextlib.suppress(OSError):  # what is still buffered cannot be written either
+        handler.stream.close()
+    handler.stream = handler._open()
+    logging.getLogger("ecom_reflex").info("after")
+    assert counted("failed") - failed == 50 and counted("written") - written == 2
+    said = capfd.readouterr().err
+    assert said.count("cannot write") == 1 and "No space left on device" in said
+    assert "Traceback" not in said and "--- Logging error ---" not in said
+    assert [line["message"] for line in lines(log_file)] == ["before the disk filled up", "after"]

@@ -8,6 +8,7 @@ and what failed) and imports no service, state or database module.
 import logging
 import os
 import time
+from collections.abc import Callable
 
 import reflex as rx
 from opentelemetry import trace
@@ -18,8 +19,14 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecom_reflex.observability import metrics
-from ecom_reflex.observability.logging import configure_logging, current_user_id
-from ecom_reflex.observability.tracing import configure_tracing, current_trace_id
+from ecom_reflex.observability.logging import configure_logging, current_event, current_user_id
+from ecom_reflex.observability.tracing import (
+    EVENT_NAME_ATTRIBUTE,
+    HANDLER_ATTRIBUTE,
+    configure_tracing,
+    current_trace_id,
+    event_label,
+)
 from ecom_reflex.settings import Settings
 
 logger = logging.getLogger("ecom_reflex.events")
@@ -89,6 +96,32 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
     return observed
 
 
+def _span_details(scope: Scope) -> tuple[str, dict]:
+    # Named by route template, never by the raw path (an upload's file name, ids).
+    return f"{scope['method']} {route_template(scope['path'])}", {}
+
+
+def trace_plain_requests(app: ASGIApp) -> ASGIApp:
+    """A server span (OpenTelemetry's ASGI instrumentation) for each plain HTTP request the shop
+    answers itself: /health, /metrics, /alerts, uploads. Not for the websocket (Reflex traces
+    every event) nor the frontend's static files. Outermost, so that the request's timing
+    (observe_requests) happens inside the span and carries its trace id as an exemplar."""
+    from ecom_reflex.settings import get_settings
+
+    if not get_settings().observability:
+        return app
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    traced = OpenTelemetryMiddleware(app, default_span_details=_span_details, exclude_spans=["receive", "send"])
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and route_template(scope["path"]) not in (FRONTEND_ROUTE, "/_event"):
+            return await traced(scope, receive, send)
+        return await app(scope, receive, send)
+
+    return dispatch
+
+
 def event_exception_handler(exception: Exception, reason: str, message: str) -> EventSpec:
     """A handler raised: count it by `reason`, log it (with its trace), tell the user `message`, no traceback.
 
@@ -101,10 +134,19 @@ def event_exception_handler(exception: Exception, reason: str, message: str) -> 
         span.record_exception(exception)
         span.set_status(Status(StatusCode.ERROR, type(exception).__name__))
     metrics.count_event_failure(reason)
-    logger.error(
-        "event failed: %s (%s)", type(exception).__name__, reason, exc_info=exception, extra={"reason": reason}
-    )
+    extra = {"reason": reason}
+    # Reflex calls this outside the event's own context: the event is named from its span.
+    if event := failed_event_name(span):
+        extra["event"] = event
+    logger.error("event failed: %s (%s)", type(exception).__name__, reason, exc_info=exception, extra=extra)
     return rx.toast.error(message)
+
+
+def failed_event_name(span: trace.Span) -> str | None:
+    """The event a (possibly ended) Reflex event span belongs to, else the one this context runs."""
+    attributes = getattr(span, "attributes", None) or {}
+    name = attributes.get(HANDLER_ATTRIBUTE) or attributes.get(EVENT_NAME_ATTRIBUTE)
+    return event_label(str(name)) if name else current_event.get()
 
 
 def bind_user(user_id: int | None) -> None:
@@ -112,8 +154,13 @@ def bind_user(user_id: int | None) -> None:
     current_user_id.set(user_id)
 
 
-def start_observability(settings: Settings, engine: Engine) -> TracerProvider:
-    """Per worker process, before the first event: JSON logging, the metrics' first values, tracing."""
+def start_observability(
+    settings: Settings, engine: Engine, spans_blackholed: Callable[[], bool] = lambda: False
+) -> TracerProvider:
+    """Per worker process, before the first event: JSON logging, the metrics' first values, tracing.
+
+    `spans_blackholed` says when spans are to be dropped on purpose (a fault flag).
+    """
     configure_logging(
         settings.service_name,
         settings.log_level,
@@ -128,6 +175,7 @@ def start_observability(settings: Settings, engine: Engine) -> TracerProvider:
         endpoint=settings.otel_exporter_otlp_endpoint,
         protocol=settings.otel_exporter_otlp_protocol,
         engine=engine,
+        blackholed=spans_blackholed,
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
+from ecom_reflex.observability import metrics
 from ecom_reflex.observability.client_noise import ClientNoiseFilter
 
 # Set per event (each Reflex event runs in its own task, so these never leak between events).
@@ -78,6 +79,47 @@ class SecretsFilter(logging.Filter):
         return True
 
 
+class CountedHandler(logging.Handler):
+    """Counts what it wrote and what it failed to write (log_records_total{handler, outcome}).
+
+    A failing handler (a full disk, a log folder gone) says so on stderr at most once a minute,
+    instead of Python's traceback for every line, and keeps trying: lines flow again as soon as
+    it can write.
+    """
+
+    label = ""
+    report_interval_s = 60.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._failed = False
+        self._last_report = float("-inf")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed = False  # emit runs under the handler's lock
+        super().emit(record)
+        metrics.count_log_record(self.label, "failed" if self._failed else "written")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed = True
+        now = time.monotonic()
+        if now - self._last_report >= self.report_interval_s:
+            self._last_report = now
+            error = sys.exc_info()[1]
+            sys.__stderr__.write(
+                f"log handler '{self.label}' cannot write: {type(error).__name__}: {error} "
+                "(lines lost are counted in log_records_total; this is said once a minute)\n"
+            )
+
+
+class CountedStreamHandler(CountedHandler, logging.StreamHandler):
+    label = "stdout"
+
+
+class CountedFileHandler(CountedHandler, RotatingFileHandler):
+    label = "file"
+
+
 def json_formatter(service_name: str) -> JsonFormatter:
     return JsonFormatter(
         "{levelname}{name}{message}{process}",
@@ -99,10 +141,10 @@ def configure_logging(
 ) -> None:
     """Route the root logger and the server's loggers through the JSON handlers. Safe to call again."""
     formatter = json_formatter(service_name)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    handlers: list[logging.Handler] = [CountedStreamHandler(sys.stdout)]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(RotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"))
+        handlers.append(CountedFileHandler(log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"))
     rate_limit = RateLimitedWarnings()  # shared, so stdout and file drop the same lines
     client_noise = ClientNoiseFilter()  # shared likewise
     for handler in handlers:

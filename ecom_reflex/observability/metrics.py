@@ -73,6 +73,21 @@ LOW_STOCK_PRODUCTS = Gauge(
     multiprocess_mode="mostrecent",
 )
 APP_INFO = Info("ecommerce_app", "The running shop.")
+FAULT_FLAGS = Gauge(
+    "ecommerce_fault_flag",
+    "Current value of each fault flag (ecom_reflex/faults.py); 0 is off.",
+    ["flag"],
+    multiprocess_mode="mostrecent",
+)
+
+# Telemetry about telemetry: what became of the spans and log records the shop produced.
+SPANS = Counter("otel_spans", "Spans by what became of them: exported, failed (export refused or failed), dropped.",
+                ["outcome"])  # fmt: skip
+SPAN_OUTCOMES = ("exported", "failed", "dropped")
+LOG_RECORDS = Counter("log_records", "Log records by handler (stdout, file) and outcome (written, failed).",
+                      ["handler", "outcome"])  # fmt: skip
+LOG_HANDLERS = ("stdout", "file")
+LOG_OUTCOMES = ("written", "failed")
 
 WRITE_TRANSACTION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 DB_WRITE_TRANSACTION = Histogram(
@@ -99,6 +114,8 @@ CHECKOUT_FAILURE_REASONS = (
     "validation", "empty_cart", "out_of_stock", "cart_changed", "not_logged_in", *FAILURE_REASONS
 )  # fmt: skip
 RETRY_REASONS = ("busy", "serialization", "deadlock")
+# A client chooses the method of its request: any other is counted as "other" (a bounded label).
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def initialise(service_name: str, environment: str) -> None:
@@ -115,6 +132,32 @@ def initialise(service_name: str, environment: str) -> None:
         DB_TRANSACTION_RETRIES.labels(reason=reason)
     for kind in CLIENT_EVENT_KINDS:
         CLIENT_EVENTS_REFUSED.labels(kind=kind)
+    for outcome in SPAN_OUTCOMES:
+        SPANS.labels(outcome=outcome)
+    for handler in LOG_HANDLERS:
+        for outcome in LOG_OUTCOMES:
+            LOG_RECORDS.labels(handler=handler, outcome=outcome)
+
+
+def initialise_events(events: list[str]) -> None:
+    """Every event handler's series at 0, errors included: the first error of a handler then counts
+    (an increase() over a series that starts at that error is 0)."""
+    for event in events:
+        for status in ("ok", "error"):
+            EVENT_DURATION.labels(event=event, status=status)
+
+
+def count_spans(outcome: str, count: int) -> None:
+    SPANS.labels(outcome=outcome).inc(count)
+
+
+def count_log_record(handler: str, outcome: str) -> None:
+    LOG_RECORDS.labels(handler=handler, outcome=outcome).inc()
+
+
+def set_fault_flags(values: dict[str, int | bool]) -> None:
+    for flag, value in values.items():
+        FAULT_FLAGS.labels(flag=flag).set(float(value))
 
 
 def count_refused_client_event(kind: str) -> None:
@@ -130,6 +173,7 @@ def observe_event(event: str, status: str, seconds: float, trace_id: str | None 
 
 
 def observe_http(method: str, route: str, status: int, seconds: float, trace_id: str | None = None) -> None:
+    method = method if method in HTTP_METHODS else "other"
     HTTP_REQUEST_DURATION.labels(method=method, route=route, status=str(status)).observe(
         seconds, exemplar=_exemplar(trace_id)
     )

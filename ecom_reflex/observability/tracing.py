@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 from sqlalchemy import Engine
 
@@ -75,6 +75,45 @@ class EventMetricsProcessor(SpanProcessor):
         metrics.observe_event(event_label(name), status, (span.end_time - span.start_time) / 1e9, trace_id)
 
 
+class CountingExporter(SpanExporter):
+    """The OTLP exporter, counting what it exported and what it could not (otel_spans_total{outcome}).
+
+    `blackholed()` (the spanExportBlackhole fault flag) drops a batch instead: counted as failed,
+    which is what it is to whoever looks for those traces.
+    """
+
+    def __init__(self, exporter: SpanExporter, blackholed: Callable[[], bool]):
+        self.exporter, self.blackholed = exporter, blackholed
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self.blackholed():
+            metrics.count_spans("failed", len(spans))
+            return SpanExportResult.FAILURE
+        try:
+            result = self.exporter.export(spans)
+        except Exception:
+            metrics.count_spans("failed", len(spans))
+            raise
+        metrics.count_spans("exported" if result is SpanExportResult.SUCCESS else "failed", len(spans))
+        return result
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """The SDK's batch processor, counting the spans it drops when its queue is full (otel_spans_total{dropped})."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        batch = self._batch_processor
+        if len(batch._queue) >= batch._max_queue_size:  # the SDK drops the oldest to make room
+            metrics.count_spans("dropped", 1)
+        super().on_end(span)
+
+
 def _exporter(endpoint: str, protocol: str):
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -87,7 +126,13 @@ def _exporter(endpoint: str, protocol: str):
 
 
 def configure_tracing(
-    *, service_name: str, environment: str, endpoint: str | None, protocol: str, engine: Engine | None
+    *,
+    service_name: str,
+    environment: str,
+    endpoint: str | None,
+    protocol: str,
+    engine: Engine | None,
+    blackholed: Callable[[], bool] = lambda: False,
 ) -> TracerProvider:
     """Install the tracer provider (once per process), Reflex's event spans and SQLAlchemy spans."""
     global _provider, _exporting
@@ -106,7 +151,9 @@ def configure_tracing(
     provider.add_span_processor(EventMetricsProcessor())
     if endpoint:
         # Export failures are logged by the SDK; logging.RateLimitedWarnings keeps them to one a minute.
-        provider.add_span_processor(BatchSpanProcessor(_exporter(endpoint, protocol)))
+        provider.add_span_processor(
+            CountingBatchSpanProcessor(CountingExporter(_exporter(endpoint, protocol), blackholed))
+        )
         _exporting = True
     trace.set_tracer_provider(provider)
     _provider = provider

@@ -9,6 +9,7 @@ from cachetools import TTLCache, cached
 from sqlalchemy import ColumnElement, column, event, func, table
 from sqlmodel import Session, select
 
+from ecom_reflex import faults
 from ecom_reflex.models import Category, Product
 from ecom_reflex.money import format_cents
 from ecom_reflex.services.errors import NotFound
@@ -121,6 +122,7 @@ def list_storefront_products(
 
     `query` matches name or description, ignoring case; an unknown `sort` falls back to newest.
     """
+    faults.delay_catalogue()
     conditions = [Product.is_active]
     if category_slug:
         # A subquery rather than a join, so the count reads one index and not categories too.

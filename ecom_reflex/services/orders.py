@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from ecom_reflex import faults
 from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatus, OrderStatusChange, Product, User, utcnow
 from ecom_reflex.money import format_cents
 from ecom_reflex.observability.tracing import span
@@ -117,6 +118,8 @@ def place_order(
     """
     if not idempotency_key or len(idempotency_key) > 64:
         raise ServiceError("This checkout form has expired; reload the page.")
+    if faults.checkout_fails():
+        raise faults.CheckoutFaultInjected("checkoutFailurePercent: this checkout fails on purpose")
     existing = session.exec(select(Order).where(Order.idempotency_key == idempotency_key)).first()
     if existing is not None:
         if existing.user_id != user_id:

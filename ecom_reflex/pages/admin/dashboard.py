@@ -120,6 +120,19 @@ def dashboard_page() -> rx.Component:
             spacing="4",
             width="100%",
         ),
+        rx.cond(
+            state.faults_on.length() > 0,
+            rx.callout.root(
+                rx.callout.icon(rx.icon("flask-conical")),
+                rx.callout.text(
+                    'Fault flags are on (README, "Break it on purpose"): ', rx.foreach(state.faults_on, rx.code)
+                ),
+                color_scheme="orange",
+                width="100%",
+                data_testid="fault-flags-on",
+            ),
+            rx.text("Fault flags: all off.", size="2", color=rx.color("gray", 11), data_testid="fault-flags-off"),
+        ),
         rx.card(
             rx.heading(f"Low stock (under {LOW_STOCK_THRESHOLD})", size="3", margin_bottom="0.75em"),
             rx.cond(

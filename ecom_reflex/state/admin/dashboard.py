@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ecom_reflex import faults
 from ecom_reflex.db import session_scope
 from ecom_reflex.money import format_cents
 from ecom_reflex.services import analytics
@@ -27,6 +28,9 @@ class AdminAnalyticsState(AdminState):
     # Every order placed in the period, cancelled ones too.
     period_orders: int = 0
     low_stock_rows: list[analytics.LowStockProduct] = []
+    # Fault flags (ecom_reflex/faults.py) that are on, as "flag: value"; an operator breaking the shop on
+    # purpose sees it here too.
+    faults_on: list[str] = []
 
     @rx.event
     @admin_only
@@ -48,6 +52,9 @@ class AdminAnalyticsState(AdminState):
         self.top_chart = [{"name": p.name, "revenue": p.revenue_cents / 100, "quantity": p.quantity} for p in top]
         self.status_chart = [{"status": status, "orders": count} for status, count in statuses.items() if count]
         self.period_orders = sum(statuses.values())
+        self.faults_on = [
+            f"{flag}: {'on' if value is True else value}" for flag, value in faults.current().items() if value
+        ]
 
     @rx.event
     @admin_only
