@@ -47,6 +47,11 @@ class OtlpReceiver:
         self.server.shutdown()
         self.server.server_close()
 
+    def restart(self) -> None:
+        """Listen again, on the same port, after stop(): the shop's exporter finds its collector back."""
+        self.server = ThreadingHTTPServer(self.server.server_address[:2], self.server.RequestHandlerClass)
+        threading.Thread(target=self.server.serve_forever, daemon=True, name="otlp-receiver").start()
+
 
 def _value(any_value) -> object:
     kind = any_value.WhichOneof("value")

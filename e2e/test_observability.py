@@ -124,10 +124,13 @@ def test_one_journey_in_metrics_traces_and_logs(page: Page, shop_server, prometh
 
 def test_the_same_journey_works_with_the_collector_down(page: Page, shop_server):
     shop_server.otlp.stop()  # the endpoint is now a closed port
-    lines_before = len(log_lines(shop_server))
-    *_, order_id = journey(page, shop_server)
-    assert order_id > 0
-    time.sleep(1.5)  # let the exporter try (and fail) at least once
+    try:
+        lines_before = len(log_lines(shop_server))
+        *_, order_id = journey(page, shop_server)
+        assert order_id > 0
+        time.sleep(1.5)  # let the exporter try (and fail) at least once
+    finally:
+        shop_server.otlp.restart()  # the tests after this one read exported spans again
     new = log_lines(shop_server)[lines_before:]
     exporter_warnings = [line for line in new if line["logger"].startswith("opentelemetry") and line["level"] != "INFO"]
     # Rate-limited: one a minute per logger, however many batches failed.

@@ -32,7 +32,11 @@ def provisioning() -> dict:
                 "jsonData": {
                     "httpMethod": "POST",
                     # A latency bucket's exemplar opens its trace in Tempo.
-                    "exemplarTraceIdDestinations": [{"name": "trace_id", "datasourceUid": TEMPO_UID}],
+                    # trace_id: the shop's own exemplars; traceID: those of Tempo's span metrics.
+                    "exemplarTraceIdDestinations": [
+                        {"name": "trace_id", "datasourceUid": TEMPO_UID},
+                        {"name": "traceID", "datasourceUid": TEMPO_UID},
+                    ],
                 },
             },
             {

@@ -94,8 +94,10 @@ def test_datasources_link_metrics_traces_and_logs():
         ds["uid"]: ds
         for ds in yaml.safe_load((PROVISIONING / "datasources" / "datasources.yaml").read_text())["datasources"]
     }
+    # The shop's exemplars say trace_id; Tempo's span-metric exemplars say traceID: both link.
     assert by_uid["prometheus"]["jsonData"]["exemplarTraceIdDestinations"] == [
-        {"datasourceUid": "tempo", "name": "trace_id"}
+        {"datasourceUid": "tempo", "name": "trace_id"},
+        {"datasourceUid": "tempo", "name": "traceID"},
     ]
     (derived,) = by_uid["loki"]["jsonData"]["derivedFields"]
     assert derived["datasourceUid"] == "tempo"

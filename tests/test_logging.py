@@ -113,3 +113,19 @@ def test_a_file_that_refuses_writes_is_counted_and_said_once_not_per_line(log_fi
     assert said.count("cannot write") == 1 and "No space left on device" in said
     assert "Traceback" not in said and "--- Logging error ---" not in said
     assert [line["message"] for line in lines(log_file)] == ["before the disk filled up", "after"]
+
+
+def test_a_failing_handler_never_raises_into_the_code_that_logged_even_when_stderr_fails(log_file, monkeypatch):
+    class BrokenStderr:
+        def write(self, _text):
+            raise OSError(27, "File too large")
+
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h, obs_logging.CountedFileHandler))
+    monkeypatch.setattr("sys.__stderr__", BrokenStderr())
+    handler.stream = open("/dev/full", "w")  # noqa: SIM115 - every write fails
+    try:
+        logging.getLogger("ecom_reflex.access").info("GET /health 200")  # must not raise
+    finally:
+        with contextlib.suppress(OSError):
+            handler.stream.close()
+        handler.stream = handler._open()

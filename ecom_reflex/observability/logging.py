@@ -8,6 +8,7 @@ any `extra` field whose name says it is one, as a second line of defence.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import sys
@@ -106,10 +107,12 @@ class CountedHandler(logging.Handler):
         if now - self._last_report >= self.report_interval_s:
             self._last_report = now
             error = sys.exc_info()[1]
-            sys.__stderr__.write(
-                f"log handler '{self.label}' cannot write: {type(error).__name__}: {error} "
-                "(lines lost are counted in log_records_total; this is said once a minute)\n"
-            )
+            # stderr may be on the same full disk: logging never raises into the code that logged.
+            with contextlib.suppress(Exception):
+                sys.__stderr__.write(
+                    f"log handler '{self.label}' cannot write: {type(error).__name__}: {error} "
+                    "(lines lost are counted in log_records_total; this is said once a minute)\n"
+                )
 
 
 class CountedStreamHandler(CountedHandler, logging.StreamHandler):

@@ -19,10 +19,12 @@ right one in place of the one Reflex made, before the app serves anything.
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import time
 
 import reflex as rx
+from cachetools import TTLCache
 from reflex.istate.manager import StateManager
 from reflex.istate.manager.memory import StateManagerMemory
 from reflex.istate.manager.redis import StateManagerRedis
@@ -40,22 +42,25 @@ logger = logging.getLogger("ecom_reflex.state")
 HYDRATE_EVENTS = frozenset(f"{State.get_name()}.{name}" for name in (CompileVars.HYDRATE, CompileVars.HYDRATE_AND_LOAD))
 
 
-def idle_seconds(root: object) -> int:
-    """How long the tab whose state tree is `root` is kept after its last event."""
+def idle_seconds(root: object) -> int | None:
+    """How long the tab whose state tree is `root` is kept after its last event; None when the
+    tree holds no SessionState to tell (Redis loads only the states an event needs)."""
     settings = get_settings()
     if not isinstance(root, BaseState):
-        return settings.anonymous_state_idle_seconds
+        return None
     session = root._get_root_state().substates.get(SessionState.get_name())
-    if isinstance(session, SessionState) and session._tab_had_a_user():
-        return settings.state_idle_seconds
-    return settings.anonymous_state_idle_seconds
+    if not isinstance(session, SessionState):
+        return None
+    return settings.state_idle_seconds if session._tab_had_a_user() else settings.anonymous_state_idle_seconds
 
 
 class TabStateMemory(StateManagerMemory):
     """Reflex's in-memory store, with each tab's own lifetime."""
 
     def _track_token(self, token) -> None:
-        deadline = time.time() + idle_seconds(self.states.get(token.cache_key))
+        # The whole tree is in memory: SessionState is there to tell (a fresh tree is anonymous).
+        seconds = idle_seconds(self.states.get(token.cache_key)) or get_settings().anonymous_state_idle_seconds
+        deadline = time.time() + seconds
         self._token_expires_at[token.cache_key] = (deadline, token)
         self._ensure_expiration_task()
 
@@ -74,6 +79,11 @@ _writing_tab_seconds: contextvars.ContextVar[int | None] = contextvars.ContextVa
 class TabStateRedis(StateManagerRedis):
     """Reflex's Redis store, with each tab's own lifetime on every key of the tab."""
 
+    @functools.cached_property
+    def _lifetimes(self) -> TTLCache:
+        """Client token -> the lifetime of its tab as last seen, for a while (bounded)."""
+        return TTLCache(maxsize=100_000, ttl=self._longest_expiration)
+
     @property
     def token_expiration(self) -> int:
         return _writing_tab_seconds.get() or self._longest_expiration
@@ -84,6 +94,10 @@ class TabStateRedis(StateManagerRedis):
 
     async def set_state(self, token, state, **kwargs) -> None:
         seconds = idle_seconds(state)
+        if seconds is None:  # an event that did not load SessionState: what the tab was last seen as
+            seconds = self._lifetimes.get(token.lock_key, self._longest_expiration)
+        else:
+            self._lifetimes[token.lock_key] = seconds
         writing = _writing_tab_seconds.set(seconds)
         try:
             await super().set_state(token, state, **kwargs)
