@@ -42,8 +42,9 @@ class ScaleShop(ShopProcess):
             return connection.execute(sql, params).fetchall()
 
     def log_lines(self) -> list[dict]:
-        path = self.root / "logs" / "app.json.log"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+        """Every worker's lines: with several workers each writes a file of its own (app.<pid>.json.log)."""
+        paths = sorted((self.root / "logs").glob("app.*.json.log"))
+        return [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.startswith("{")]
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,9 @@ def scale_shop():
 def test_journey_on_postgres_redis_and_two_workers_survives_a_restart(browser: Browser, scale_shop: ScaleShop):
     started = [line["pid"] for line in scale_shop.log_lines() if line["message"] == "shop started"]
     assert len(set(started)) == 2, "two worker processes, each with its own lifespan"
+    # Each worker writes a file of its own (two rotating one file would lose lines).
+    files = {path.name for path in (scale_shop.root / "logs").glob("app.*.json.log")}
+    assert files >= {f"app.{pid}.json.log" for pid in started}
 
     context = browser.new_context(
         base_url=scale_shop.url, viewport={"width": 1280, "height": 900}, **from_own_address()

@@ -129,3 +129,11 @@ def test_a_failing_handler_never_raises_into_the_code_that_logged_even_when_stde
         with contextlib.suppress(OSError):
             handler.stream.close()
         handler.stream = handler._open()
+
+
+def test_each_worker_has_a_log_file_of_its_own_that_the_shipper_still_matches(tmp_path):
+    from ecom_reflex.observability.logging import worker_log_file
+
+    assert worker_log_file(tmp_path / "app-scale.json.log", 42).name == "app-scale.42.json.log"
+    assert worker_log_file(tmp_path / "shop.log", 42).name == "shop.42.log"
+    assert worker_log_file(tmp_path / "app.json.log", 7).parent == tmp_path

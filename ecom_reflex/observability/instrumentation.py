@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecom_reflex.observability import metrics
-from ecom_reflex.observability.logging import configure_logging, current_event, current_user_id
+from ecom_reflex.observability.logging import configure_logging, current_event, current_user_id, worker_log_file
 from ecom_reflex.observability.tracing import (
     EVENT_NAME_ATTRIBUTE,
     HANDLER_ATTRIBUTE,
@@ -164,7 +164,9 @@ def start_observability(
     configure_logging(
         settings.service_name,
         settings.log_level,
-        settings.log_file,
+        worker_log_file(settings.log_file, os.getpid())
+        if settings.log_file is not None and settings.workers > 1
+        else settings.log_file,
         max_bytes=settings.log_file_max_bytes,
         backups=settings.log_file_backups,
     )

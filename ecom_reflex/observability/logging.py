@@ -123,6 +123,17 @@ class CountedFileHandler(CountedHandler, RotatingFileHandler):
     label = "file"
 
 
+def worker_log_file(log_file: Path, pid: int) -> Path:
+    """Each worker's own file when there are several: two processes rotating one file lose the
+    lines one of them writes to a file the other has just rotated away. `app.json.log` becomes
+    `app.<pid>.json.log`, which a reader of `*.json.log` (Alloy) picks up as well."""
+    name = log_file.name
+    base, suffix = (
+        (name[: -len(".json.log")], ".json.log") if name.endswith(".json.log") else (log_file.stem, log_file.suffix)
+    )
+    return log_file.with_name(f"{base}.{pid}{suffix}")
+
+
 def json_formatter(service_name: str) -> JsonFormatter:
     return JsonFormatter(
         "{levelname}{name}{message}{process}",
