@@ -76,7 +76,7 @@ def test_a_line_whose_stock_fell_blocks_checkout(session, store):
     session.add(product)
     session.commit()
     current = cart.view(session, store)
-    assert not current.lines[0].available and not current.can_check_out
+    assert current.lines[0].problem and not current.can_check_out
 
 
 def test_user_cart_lives_in_the_database(session):

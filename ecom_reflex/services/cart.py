@@ -87,8 +87,6 @@ class CartLine:
     quantity: int
     line_total: str
     stock: int
-    # False when the product went inactive or its stock fell below the quantity.
-    available: bool
     # Why the line cannot be ordered as it is, and what to do ("" when it can).
     problem: str = ""
     # False when the product is no longer sold: there is no page to link to.
@@ -109,7 +107,7 @@ class CartView:
 
     @property
     def can_check_out(self) -> bool:
-        return bool(self.lines) and all(line.available for line in self.lines)
+        return bool(self.lines) and not any(line.problem for line in self.lines)
 
     @property
     def checkout_blocker(self) -> str:
@@ -225,7 +223,6 @@ def view(session: Session, store: CartStore) -> CartView:
                 quantity=quantity,
                 line_total=format_cents(product.price_cents * quantity),
                 stock=product.stock,
-                available=not problem,
                 problem=problem,
                 on_sale=product.is_active,
             )
