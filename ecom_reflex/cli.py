@@ -1,7 +1,9 @@
 """Operator commands: `python -m ecom_reflex.cli COMMAND`.
 
 setup   migrate the database, seed the demo catalogue, ensure the admin account
-serve   run the production server on HOST:PORT (one port for pages and API)
+serve   run the production server on HOST:PORT (one port for pages and API); builds the
+        frontend first, or with --prebuilt serves the one `build-frontend` made
+build-frontend  compile the app and build its production frontend for PORT (the image's build step)
 migrate apply Alembic migrations only
 render-demo-images  (re)write the demo catalogue's SVG images under assets/products/
 """
@@ -9,14 +11,18 @@ render-demo-images  (re)write the demo catalogue's SVG images under assets/produ
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 from ecom_reflex.settings import PROJECT_ROOT, Settings, load_or_exit
 
 TOOLS_BIN = PROJECT_ROOT / ".tools" / "node_modules" / ".bin"
+# Written by build-frontend next to the build: the port its pages connect back to.
+FRONTEND_STAMP = PROJECT_ROOT / ".web" / "build" / "shop-frontend.json"
 
 
 def migrate(settings: Settings) -> None:
@@ -94,13 +100,66 @@ def serve_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def serve(settings: Settings) -> None:
+def build_frontend(settings: Settings) -> None:
+    """What `reflex run --env prod --single-port` does before it serves, on its own: Reflex's export
+    of the frontend (compile, then bun's production build into .web/build/client), for PORT.
+
+    The pages' websocket URL is fixed at build time (the browser keeps the port and swaps in
+    its own host name), so the build records its port and `serve --prebuilt` checks it.
+    """
+    env = reflex_environment()
+    env["REFLEX_FRONTEND_PORT"] = env["REFLEX_BACKEND_PORT"] = str(settings.port)
+    command = [sys.executable, "-m", "reflex", "export", "--frontend-only", "--no-zip", "--env", "prod"]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=False)
+    if result.returncode != 0:
+        sys.exit(f"build-frontend: the frontend build failed (exit {result.returncode})")
+    FRONTEND_STAMP.write_text(json.dumps({"port": settings.port}), encoding="utf-8")
+    print(f"frontend: built for port {settings.port} in {FRONTEND_STAMP.parent / 'client'}", flush=True)
+
+
+def built_frontend_problem(settings: Settings) -> str | None:
+    """Why the frontend build on disk cannot be served on settings.port, or None when it can."""
+    try:
+        built_for = json.loads(FRONTEND_STAMP.read_text(encoding="utf-8"))["port"]
+    except (OSError, ValueError, KeyError):
+        return "there is no built frontend: run `python -m ecom_reflex.cli build-frontend` first"
+    if built_for != settings.port:
+        return (
+            f"the frontend was built for port {built_for}, so its pages would connect there, not to PORT={settings.port}:"
+            " rebuild it with this PORT (the image's build argument PORT) or set PORT back"
+        )
+    return None
+
+
+def serve(settings: Settings, prebuilt: bool = False) -> None:
     workers = f" with {settings.workers} workers" if settings.workers > 1 else ""
-    print(f"serving the shop on http://{settings.host}:{settings.port}{workers}", flush=True)
     os.chdir(PROJECT_ROOT)
+    if prebuilt and (problem := built_frontend_problem(settings)):
+        sys.exit(f"serve --prebuilt: {problem}")
+    print(f"serving the shop on http://{settings.host}:{settings.port}{workers}", flush=True)
     # What the server writes (logs, uploads, the database) is for its own user only.
     os.umask(0o077)
-    os.execve(sys.executable, serve_command(settings), serve_environment(settings))
+    if not prebuilt:
+        os.execve(sys.executable, serve_command(settings), serve_environment(settings))
+    _serve_built_frontend(settings)
+
+
+def _serve_built_frontend(settings: Settings) -> None:
+    """The second half of `reflex run --env prod --single-port`: the backend's workers, serving the built
+    frontend from the same port. No compile, no bun, no registry: the container's start."""
+    os.environ.update(serve_environment(settings))
+    os.environ["REFLEX_FRONTEND_PORT"] = os.environ["REFLEX_BACKEND_PORT"] = str(settings.port)
+
+    from reflex.utils import exec as reflex_exec
+    from reflex_base import constants
+    from reflex_base.config import get_config
+    from reflex_base.environment import environment
+
+    environment.REFLEX_ENV_MODE.set(constants.Env.PROD)
+    environment.REFLEX_SKIP_COMPILE.set(True)
+    reflex_exec.run_backend_prod(
+        settings.host, settings.port, get_config().loglevel.subprocess_level(), mount_frontend_compiled_app=True
+    )
 
 
 def render_demo_images(_settings: Settings) -> None:
@@ -144,14 +203,29 @@ def render_demo_images(_settings: Settings) -> None:
     print(f"wrote {len(demo_products())} images under {ASSETS_DIR / 'products'}")
 
 
-COMMANDS = {"setup": setup, "serve": serve, "migrate": migrate, "render-demo-images": render_demo_images}
+COMMANDS = {
+    "setup": setup,
+    "serve": serve,
+    "build-frontend": build_frontend,
+    "migrate": migrate,
+    "render-demo-images": render_demo_images,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ecom_reflex.cli", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument(
+        "--prebuilt", action="store_true", help="serve: serve the frontend build-frontend made, without rebuilding it"
+    )
     args = parser.parse_args(argv)
-    COMMANDS[args.command](load_or_exit())
+    if args.prebuilt and args.command != "serve":
+        parser.error("--prebuilt goes with serve only")
+    settings = load_or_exit()
+    if args.command == "serve":
+        serve(settings, prebuilt=args.prebuilt)
+    else:
+        COMMANDS[args.command](settings)
 
 
 if __name__ == "__main__":

@@ -131,10 +131,13 @@ RULES = (
     AlertRule(
         uid="shop-target-down",
         title="ShopScrapeTargetDown",
-        # Vanished counts as down: targets come from DNS, and a stopped container has no `up` at all.
-        # The share of successful scrapes over 5 minutes: a stopped or crash-looping shop is well
-        # under 0.9, one missed scrape is not.
-        value='avg(avg_over_time(up{job="shop"}[5m])) or vector(0)',
+        # Per target, the share of successful scrapes over 5 minutes: a stopped, crash-looping or
+        # unresolvable shop (`app` is a static target) is well under 0.9, one missed scrape is not.
+        # A target that vanished (app-scale is found by DNS) counts as 0 for 30 minutes after its
+        # last scrape; no shop target at all counts as 0 too.
+        value='min(avg_over_time(up{job="shop"}[5m])'
+        ' or on (instance) (0 * group by (instance) (max_over_time(up{job="shop"}[30m]))))'
+        " or vector(0)",
         operator="<",
         threshold=0.9,
         for_="2m",

@@ -28,9 +28,13 @@ from ecom_reflex.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "monitoring"
 COMPOSE_FILE = MONITORING / "docker-compose.yml"
+# The scale path: a second file on top of the first (`-f docker-compose.yml -f docker-compose.scale.yml`).
+SCALE_FILE = MONITORING / "docker-compose.scale.yml"
 SERVICES = {"app", "prometheus", "loki", "alloy", "tempo", "grafana"}
-# Started only with `--profile scale`.
 SCALE_SERVICES = {"postgres", "redis", "app-scale"}
+# What `docker compose up` reads from monitoring/.env, per file (README "Operate it" lists both).
+STACK_VARIABLES = {"GRAFANA_ADMIN_PASSWORD", "ALERT_WEBHOOK_TOKEN", "METRICS_TOKEN", "SHOP_ADMIN_PASSWORD"}
+SCALE_VARIABLES = {"POSTGRES_PASSWORD", "ALERT_WEBHOOK_TOKEN", "METRICS_TOKEN", "SHOP_ADMIN_PASSWORD"}
 # A tag that names a release: digits and dots (PostgreSQL's have two parts), optionally a
 # leading v and a suffix; never a bare major version or a moving name like latest.
 VERSION_TAG = re.compile(r"v?\d+\.\d+(\.\d+)?([.-][0-9A-Za-z.-]+)?")
@@ -46,8 +50,19 @@ def compose() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return compose["services"]
+def scale_compose() -> dict[str, Any]:
+    return load_yaml(SCALE_FILE)
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any], scale_compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every service of both files, as Compose merges them for the scale path (no name in both)."""
+    assert not set(compose["services"]) & set(scale_compose["services"])
+    return compose["services"] | scale_compose["services"]
+
+
+def read_variables(path: Path) -> set[str]:
+    return set(re.findall(r"\$\{(\w+)", path.read_text(encoding="utf-8")))
 
 
 @pytest.fixture(scope="module")
@@ -95,19 +110,27 @@ def test_compose_file_validates_against_the_compose_spec(tmp_path: Path) -> None
         command = [str(check_jsonschema), "--builtin-schema", "vendor.compose-spec", str(path)]
         return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
 
-    result = validate("monitoring/docker-compose.yml")
-    assert result.returncode == 0, result.stdout + result.stderr
+    for path in ("monitoring/docker-compose.yml", "monitoring/docker-compose.scale.yml"):
+        result = validate(path)
+        assert result.returncode == 0, result.stdout + result.stderr
     # The same check rejects a broken file: the schema is really applied.
     broken = tmp_path / "docker-compose.yml"
     broken.write_text("services:\n  app:\n    image: shop:1.0.0\n    ports: 8000\n", encoding="utf-8")
     assert validate(broken).returncode != 0
 
 
-def test_the_stack_has_exactly_its_six_services(services: dict[str, Any]) -> None:
-    assert set(services) == SERVICES | SCALE_SERVICES
-    always = {name for name, service in services.items() if not service.get("profiles")}
-    assert always == SERVICES
-    assert all(services[name]["profiles"] == ["scale"] for name in SCALE_SERVICES)
+def test_the_stack_has_exactly_its_six_services(compose, scale_compose, services: dict[str, Any]) -> None:
+    assert set(compose["services"]) == SERVICES
+    assert set(scale_compose["services"]) == SCALE_SERVICES
+    # The file is the switch: no profiles, so `up` starts everything a file names.
+    assert not any(service.get("profiles") for service in services.values())
+
+
+def test_the_stack_needs_only_its_own_variables_and_the_scale_path_its_own() -> None:
+    """Compose interpolates a whole file before anything else: a `${X:?}` in the base file would make
+    `docker compose up` fail without X even for an operator who never runs the scale path."""
+    assert read_variables(COMPOSE_FILE) == STACK_VARIABLES
+    assert read_variables(SCALE_FILE) == SCALE_VARIABLES
 
 
 def test_the_scale_profile_runs_the_app_on_postgres_redis_and_two_workers(services: dict[str, Any]) -> None:
@@ -119,15 +142,39 @@ def test_the_scale_profile_runs_the_app_on_postgres_redis_and_two_workers(servic
     assert all(dep["condition"] == "service_healthy" for dep in services["app-scale"]["depends_on"].values())
 
 
+def dockerfile(service: dict[str, Any], compose_dir: Path = MONITORING) -> str:
+    build = service["build"]
+    return ((compose_dir / build["context"]).resolve() / build["dockerfile"]).read_text(encoding="utf-8")
+
+
+def images(service: dict[str, Any]) -> list[str]:
+    """The images a service runs or is built from (a Dockerfile's stages are not images)."""
+    if "build" not in service:
+        return [service["image"]]
+    text = dockerfile(service)
+    stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", text, re.MULTILINE | re.IGNORECASE))
+    return [base for base in re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE) if base not in stages]
+
+
 def test_every_image_is_pinned_to_a_release(services: dict[str, Any]) -> None:
     built = {name for name, service in services.items() if "build" in service}
-    assert built == {"app", "app-scale"}
+    assert built == {"app", "app-scale", "tempo"}
     for name, service in services.items():
-        if name in built:
-            continue
-        repository, _, tag = service["image"].rpartition(":")
-        assert repository and "/" not in tag, f"{name}: {service['image']} has no tag"
-        assert tag != "latest" and VERSION_TAG.fullmatch(tag), f"{name}: {service['image']} is not a release tag"
+        for image in images(service):
+            repository, _, tag = image.rpartition(":")
+            assert repository and "/" not in tag, f"{name}: {image} has no tag"
+            assert tag != "latest" and VERSION_TAG.fullmatch(tag), f"{name}: {image} is not a release tag"
+
+
+def test_every_image_says_where_its_release_was_confirmed(compose, scale_compose) -> None:
+    """A comment above each pulled image names its release notes (a missing tag fails the pull)."""
+    for path in (COMPOSE_FILE, SCALE_FILE, MONITORING / "tempo.Dockerfile", MONITORING / "app.Dockerfile"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            # Image references, not `FROM <stage>`.
+            if re.match(r"\s*image:|FROM \S+:", line):
+                context = " ".join(lines[max(0, number - 6) : number])
+                assert re.search(r"release|CHANGELOG|pull request|\d+\.\d+", context), f"{path.name}: {line}"
 
 
 def test_images_are_on_the_expected_lines(services: dict[str, Any]) -> None:
@@ -135,26 +182,47 @@ def test_images_are_on_the_expected_lines(services: dict[str, Any]) -> None:
         "prometheus": r"prom/prometheus:v[23]\.\d+\.\d+",
         "loki": r"grafana/loki:3\.\d+\.\d+",
         "alloy": r"grafana/alloy:v1\.\d+\.\d+",
-        "tempo": r"grafana/tempo:2\.\d+\.\d+",
+        # 2.9.3 to 2.9.5 fix CVEs.
+        "tempo": r"grafana/tempo:2\.9\.[5-9]|grafana/tempo:2\.\d{2,}\.\d+",
         # Dashboards are generated with grafana-foundation-sdk's 11.6 line.
         "grafana": r"grafana/grafana:11\.6\.\d+",
     }
     for name, pattern in expected.items():
-        assert re.fullmatch(pattern, services[name]["image"]), f"{name}: {services[name]['image']}"
+        (image,) = [image for image in images(services[name]) if not image.startswith("busybox:")]
+        assert re.fullmatch(pattern, image), f"{name}: {image}"
+    # CVE-2025-49844 is fixed from Redis 7.4.6 on.
+    assert re.fullmatch(r"redis:7\.4\.([6-9]|\d{2,})-bookworm", services["redis"]["image"])
 
 
-def test_the_app_image_is_built_from_a_pinned_python_as_a_non_root_user(services: dict[str, Any]) -> None:
+def test_the_app_image_builds_its_frontend_and_runs_it_without_node_as_a_non_root_user(services) -> None:
     build = services["app"]["build"]
     assert (ROOT / "monitoring" / build["context"]).resolve() == ROOT
-    dockerfile = (ROOT / build["dockerfile"]).read_text(encoding="utf-8")
-    bases = re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)
-    assert bases and all(re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base) for base in bases), bases
-    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
+    assert images(services["app"]) == ["python:3.11.17-slim-bookworm"]
+    text = dockerfile(services["app"])
+    stages = re.split(r"^FROM\s+", text, flags=re.MULTILINE)[1:]
+    frontend = next(stage for stage in stages if re.match(r"\S+\s+AS\s+frontend", stage))
+    final = stages[-1]
+    # The frontend stage builds with bun from npm, as `make run` does ...
+    assert "bun@1.4.5" in frontend and "ecom_reflex.cli build-frontend" in frontend
+    assert "rm -rf .web/node_modules" in frontend
+    # ... and the final image takes only its output: no Node, npm or bun, nothing built at start.
+    assert "COPY --from=frontend" in final and "/app/.web" in final
+    assert not re.search(r"nodejs|npm|bun", final.split("\nCMD")[0].split("COPY --from=frontend")[0])
+    users = re.findall(r"^USER\s+(\S+)", final, re.MULTILINE)
     assert users and users[-1] not in {"root", "0"}
-    assert re.search(r"^EXPOSE\s+8000\b", dockerfile, re.MULTILINE)
-    assert "bun@1.4.5" in dockerfile
-    cmd = dockerfile[dockerfile.rindex("\nCMD") :]
-    assert 0 <= cmd.index("ecom_reflex.cli setup") < cmd.index("ecom_reflex.cli serve")
+    assert re.search(r"^EXPOSE\s+\$\{PORT\}", final, re.MULTILINE)
+    cmd = final[final.rindex("\nCMD") :]
+    assert 0 <= cmd.index("ecom_reflex.cli setup") < cmd.index("ecom_reflex.cli serve --prebuilt")
+
+
+def test_each_app_service_listens_on_the_port_its_pages_were_built_for(services: dict[str, Any]) -> None:
+    """The built pages open their websocket on the build's PORT (the browser keeps the port)."""
+    for name in ("app", "app-scale"):
+        service = services[name]
+        port = service["build"]["args"]["PORT"]
+        assert environment(service)["PORT"] == port, name
+        assert service["ports"] == [f"127.0.0.1:{port}:{port}"], name
+        assert any(f"127.0.0.1:{port}/health" in part for part in service["healthcheck"]["test"]), name
 
 
 def test_the_build_context_leaves_out_local_state_and_secrets() -> None:
@@ -192,8 +260,8 @@ def test_all_services_share_one_user_defined_network(compose: dict[str, Any], se
         assert "network_mode" not in service, name
 
 
-def test_state_lives_in_declared_named_volumes(compose: dict[str, Any], services: dict[str, Any]) -> None:
-    declared = set(compose.get("volumes", {}))
+def test_state_lives_in_declared_named_volumes(compose, scale_compose, services: dict[str, Any]) -> None:
+    declared = set(compose.get("volumes", {})) | set(scale_compose.get("volumes", {}))
     used = set()
     for name, service in services.items():
         for target, (source, _) in mounts(service).items():
@@ -230,6 +298,7 @@ def test_published_ports_listen_on_loopback_only(services: dict[str, Any]) -> No
             assert isinstance(port, str) and port.startswith("127.0.0.1:"), f"{name}: {port}"
             published[name] = port
     assert published["app"] == "127.0.0.1:8000:8000"
+    assert published["app-scale"] == "127.0.0.1:8001:8001"
     assert published["grafana"] == "127.0.0.1:3000:3000"
     assert published["prometheus"] == "127.0.0.1:9090:9090"
 
@@ -263,7 +332,7 @@ def test_app_environment_is_valid_for_the_shop_settings(services: dict[str, Any]
     assert str(settings.upload_dir) == "/app/uploaded_files"
 
 
-def test_env_example_documents_every_secret_the_compose_file_reads() -> None:
+def test_env_example_documents_every_secret_the_compose_files_read() -> None:
     example = (MONITORING / ".env.example").read_text(encoding="utf-8")
     assignments = dict(re.findall(r"^([A-Z_]+)=(.*)$", example, re.MULTILINE))
     assert assignments == {
@@ -274,8 +343,7 @@ def test_env_example_documents_every_secret_the_compose_file_reads() -> None:
         "METRICS_TOKEN": "",
     }
     assert example.count("secrets.token_urlsafe(") >= 5
-    read = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text(encoding="utf-8")))
-    assert read == set(assignments)
+    assert read_variables(COMPOSE_FILE) | read_variables(SCALE_FILE) == set(assignments)
     gitignore = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert "monitoring/.env" in gitignore
 
@@ -310,10 +378,13 @@ def test_prometheus_scrapes_the_shop_and_the_stack(services: dict[str, Any]) -> 
     assert config["rule_files"] == ["rules/*.yml"]
     assert "alerting" not in config
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    # `app` is static (a stopped or unresolvable shop is up 0, not gone); app-scale, in the scale
+    # file only, is found by DNS on its own port.
+    assert jobs["shop"]["static_configs"] == [{"targets": ["app:8000"]}]
     (shop_discovery,) = jobs["shop"]["dns_sd_configs"]
-    assert shop_discovery["names"] == ["app", "app-scale"] and shop_discovery["port"] == 8000
+    assert shop_discovery["names"] == ["app-scale"] and shop_discovery["port"] == 8001
     assert {"target_label": "environment", "replacement": "compose"} in jobs["shop"]["relabel_configs"]
-    targets = {name: job["static_configs"][0]["targets"] for name, job in jobs.items() if name != "shop"}
+    targets = {name: job["static_configs"][0]["targets"] for name, job in jobs.items()}
     assert {"prometheus", "tempo", "loki", "alloy"} <= set(targets)
     assert targets["tempo"] == ["tempo:3200"] and targets["loki"] == ["loki:3100"]
     assert targets["alloy"] == ["alloy:12345"]
