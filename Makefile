@@ -12,7 +12,7 @@ INITDB := /usr/lib/postgresql/15/bin/initdb
 REDIS := /usr/bin/redis-server
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test lint deps test-deps bun system-packages unit e2e traffic bench clean
+.PHONY: run test lint deps test-deps bun system-packages unit e2e traffic stack-check bench clean
 
 run: deps bun ## Set up, migrate, seed and serve the shop (http://127.0.0.1:8000 by default)
 	$(PY) -m ecom_reflex.cli setup
@@ -62,6 +62,11 @@ system-packages:
 
 traffic: test-deps ## Gentle simulated shoppers against a running shop (HOST/PORT as for make run); Ctrl-C stops
 	$(PY) -m bench.loadgen --url http://$${HOST:-127.0.0.1}:$${PORT:-8000} --shoppers $${SHOPPERS:-3}
+
+# The compose stack's secrets (GRAFANA_ADMIN_PASSWORD) come from monitoring/.env, as for compose itself.
+stack-check: deps ## Check a running compose stack: Grafana datasources, dashboards, alert rules, Prometheus targets and rules, logs in Loki, a trace in Tempo
+	@set -a; if [ -f monitoring/.env ]; then . monitoring/.env; fi; set +a; \
+	  $(PY) -m grafana_as_code.stack_check
 
 bench: test-deps bun ## Benchmarks (not part of make test): results in bench/results/, tables printed
 	$(PY) -m bench.run

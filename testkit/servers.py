@@ -155,8 +155,12 @@ class ShopProcess:
     its cores, which a shop on its own machine never meets.
     """
 
-    def __init__(self, root: Path, env: dict[str, str], log_path: Path, healthy: dict | None = None):
+    def __init__(
+        self, root: Path, env: dict[str, str], log_path: Path, healthy: dict | None = None, serve_args: tuple = ()
+    ):
         self.root, self.env, self.log_path = root, env, log_path
+        # After `cli serve`: ("--prebuilt",) serves the frontend `cli build-frontend` made, as the image does.
+        self.serve_args = list(serve_args)
         self.url = f"http://127.0.0.1:{env['PORT']}"
         # What /health must answer before the shop counts as started.
         self.healthy = healthy or {"status": "ok", "database": "ok"}
@@ -171,7 +175,7 @@ class ShopProcess:
     def start(self, timeout_s: float = 600) -> None:
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ecom_reflex.cli", "serve"],
+                [sys.executable, "-m", "ecom_reflex.cli", "serve", *self.serve_args],
                 cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT, process_group=0,
             )  # fmt: skip
         deadline = time.monotonic() + timeout_s

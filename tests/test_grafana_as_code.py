@@ -75,6 +75,17 @@ def test_three_dashboards_in_the_shop_folder_with_stable_ids():
     assert {"environment", "event"} <= variables
 
 
+def test_dashboards_and_alert_rules_name_one_folder_by_title():
+    """Grafana 11.6 provisions alert rules first, finding or creating their folder by title (rule groups
+    have no folder uid); a dashboard provider with a folderUid looks up by uid only and made a second
+    "Shop". Both by the same title, they share one folder whichever runs first."""
+    provider = yaml.safe_load((PROVISIONING / "dashboards" / "dashboards.yaml").read_text())["providers"][0]
+    alerting = yaml.safe_load((PROVISIONING / "alerting" / "shop-alerts.yaml").read_text())
+    assert "folderUid" not in provider
+    assert {group["folder"] for group in alerting["groups"]} == {provider["folder"]} == {"Shop"}
+    assert not any("folderUid" in group or "folderUID" in group for group in alerting["groups"])
+
+
 def test_every_datasource_uid_a_panel_or_alert_uses_exists():
     datasources = yaml.safe_load((PROVISIONING / "datasources" / "datasources.yaml").read_text())["datasources"]
     defined = {ds["uid"] for ds in datasources}

@@ -481,3 +481,39 @@ def test_tempo_receives_otlp_and_remote_writes_span_metrics(services: dict[str, 
     assert config["server"]["http_listen_port"] == 3200
     assert "/var/tempo" in mounts(services["tempo"])
     assert services["tempo"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+# --- the stack on a host with Docker ---------------------------------------------------------
+
+
+def test_the_stack_workflow_builds_starts_sends_traffic_and_runs_stack_check() -> None:
+    workflow_file = ROOT / ".github" / "workflows" / "stack.yml"
+    check_jsonschema = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(check_jsonschema), "--builtin-schema", "vendor.github-workflows", str(workflow_file)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    workflow = load_yaml(workflow_file)
+    (job,) = workflow["jobs"].values()
+    composes = {entry["compose"] for entry in job["strategy"]["matrix"]["include"]}
+    assert composes == {
+        "-f monitoring/docker-compose.yml",
+        "-f monitoring/docker-compose.yml -f monitoring/docker-compose.scale.yml",
+    }
+    runs = [step.get("run", "") for step in job["steps"]]
+    order = ["$COMPOSE build", "$COMPOSE up -d --wait", "make traffic", "make stack-check", "$COMPOSE logs"]
+    positions = [next(i for i, run in enumerate(runs) if phrase in run) for phrase in order]
+    assert positions == sorted(positions), runs
+    logs = next(step for step in job["steps"] if "$COMPOSE logs" in step.get("run", ""))
+    assert logs["if"] == "failure()"
+    # The secrets it writes are exactly the ones the compose files read.
+    env_step = next(run for run in runs if "monitoring/.env" in run)
+    written = set(re.findall(r"echo \"(\w+)=", env_step))
+    assert written == read_variables(COMPOSE_FILE) | read_variables(SCALE_FILE)
+
+
+def test_make_stack_check_reads_the_stacks_secrets_and_runs_the_checker() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile[makefile.index("\nstack-check:") :].split("\n\n")[0]
+    assert ". monitoring/.env" in recipe and "-m grafana_as_code.stack_check" in recipe
