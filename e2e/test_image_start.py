@@ -93,7 +93,9 @@ def image_shop():
 
 
 def test_the_image_start_serves_a_working_shop_from_the_build_alone(browser: Browser, image_shop: ImageShop):
-    context = browser.new_context(base_url=image_shop.url, viewport={"width": 1280, "height": 900}, **from_own_address())
+    context = browser.new_context(
+        base_url=image_shop.url, viewport={"width": 1280, "height": 900}, **from_own_address()
+    )
     page = context.new_page()
     page.goto("/")
     # The pages are the build's, and their events reach the backend over the websocket.

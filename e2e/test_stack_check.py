@@ -23,7 +23,8 @@ RULE_FILES = tuple(sorted((PROJECT_ROOT / "monitoring" / "prometheus" / "rules")
 
 def stack_check(prometheus: Prometheus) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "grafana_as_code.stack_check", "--only", "prometheus", "--prometheus-url", prometheus.url],
+        [sys.executable, "-m", "grafana_as_code.stack_check", "--only", "prometheus",
+         "--prometheus-url", prometheus.url],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 

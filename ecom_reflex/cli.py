@@ -125,8 +125,9 @@ def built_frontend_problem(settings: Settings) -> str | None:
         return "there is no built frontend: run `python -m ecom_reflex.cli build-frontend` first"
     if built_for != settings.port:
         return (
-            f"the frontend was built for port {built_for}, so its pages would connect there, not to PORT={settings.port}:"
-            " rebuild it with this PORT (the image's build argument PORT) or set PORT back"
+            f"the frontend was built for port {built_for}, so its pages would connect there,"
+            f" not to PORT={settings.port}: rebuild it with this PORT (the image's build argument PORT)"
+            " or set PORT back"
         )
     return None
 

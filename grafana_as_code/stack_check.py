@@ -83,7 +83,8 @@ def prometheus_checks(client: httpx.Client) -> Iterator[tuple[str, str, Callable
 
     def other_targets_up() -> str:
         others = [t for job, found in targets().items() if job != SHOP_JOB for t in found]
-        down = [f"{t['labels']['job']}/{t['labels']['instance']} ({t['health']})" for t in others if t["health"] != "up"]
+        down = [f"{t['labels']['job']}/{t['labels']['instance']} ({t['health']})" for t in others
+                if t["health"] != "up"]  # fmt: skip
         if down:
             raise CheckFailed("down: " + ", ".join(down))
         return f"{len(others)} up" if others else "none configured"
@@ -187,7 +188,8 @@ def grafana_checks(client: httpx.Client) -> Iterator[tuple[str, str, Callable[[]
             response = client.get(f"/api/datasources/proxy/uid/{TEMPO_UID}/api/traces/{trace_id}")
             if response.status_code == 200 and response.content:
                 return f"trace {trace_id} (from the log lines)"
-        raise CheckFailed(f"none of the newest {min(len(trace_ids), TRACES_TO_TRY)} traced log lines' traces is in Tempo")
+        tried = min(len(trace_ids), TRACES_TO_TRY)
+        raise CheckFailed(f"none of the traces of the newest {tried} traced log lines is in Tempo")
 
     for uid in (PROMETHEUS_UID, LOKI_UID, TEMPO_UID):
         yield "Grafana datasource", uid, datasource_healthy(uid)
@@ -219,7 +221,10 @@ def table(results: list[Result]) -> str:
         (r.check, r.subject, "ok" if r.ok else "FAILED", r.detail) for r in results
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in rows]
+    lines = []
+    for row in rows:
+        padded = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)]
+        lines.append("  ".join([*padded, row[3]]))
     lines.insert(1, "  ".join("-" * width for width in widths) + "  " + "-" * 6)
     return "\n".join(lines)
 
