@@ -35,7 +35,7 @@ from ecom_reflex.settings import PROJECT_ROOT
 RULES = PROJECT_ROOT / "monitoring" / "prometheus" / "rules" / "shop-alerts.yml"
 COMPAT_RULES = PROJECT_ROOT / "monitoring" / "prometheus" / "rules" / "original-shop-compat.yml"
 # The test copy's ranges: what takes minutes in production takes seconds here.
-SHORTER = {"2m": "10s", "5m": "20s", "15m": "30s", "1h": "40s"}
+SHORTER = {"2m": "10s", "5m": "20s", "15m": "30s", "30m": "35s", "1h": "40s"}
 ALERT_TIMEOUT_S = 90
 
 
