@@ -73,6 +73,22 @@ def add_from_product_page(page: Page, db_file: Path, name: str, quantity: int = 
     expect(page.get_by_text(re.compile(f"Added {re.escape(name)} to your cart"))).to_be_visible()
 
 
+def fill_shipping(
+    page: Page,
+    name: str = "Grace Hopper",
+    address: str = "1 Navy Way",
+    postcode: str = "20001",
+    city: str = "Arlington",
+    country: str = "United States",
+) -> None:
+    """The checkout's shipping address, as a shopper types it."""
+    page.get_by_label("Full name").fill(name)
+    page.get_by_label("Address", exact=True).fill(address)
+    page.get_by_label("Postal code").fill(postcode)
+    page.get_by_label("City").fill(city)
+    page.get_by_label("Country").fill(country)
+
+
 def cart_count(page: Page):
     return page.get_by_test_id("cart-count")
 

@@ -9,15 +9,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from e2e.fixtures import ARTIFACTS
-from e2e.helpers import add_from_product_page, from_own_address, log_in, query, register, unique_name
-
-
-def fill_shipping(page: Page) -> None:
-    page.get_by_label("Full name").fill("Grace Hopper")
-    page.get_by_label("Address", exact=True).fill("1 Navy Way")
-    page.get_by_label("Postal code").fill("20001")
-    page.get_by_label("City").fill("Arlington")
-    page.get_by_label("Country").fill("United States")
+from e2e.helpers import add_from_product_page, fill_shipping, from_own_address, log_in, query, register, unique_name
 
 
 def test_admin_creates_a_product_ships_an_order_and_sees_the_revenue(
@@ -66,6 +58,11 @@ def test_admin_creates_a_product_ships_an_order_and_sees_the_revenue(
     expect(page.get_by_test_id("admin-product-row")).to_have_count(1)
     stored = query(db, "SELECT price_cents, stock, image FROM products WHERE name = ?", name)
     assert stored[0][:2] == (4250, 7) and stored[0][2].startswith("/_upload/product-")
+    # Its page is named after it, and links to it in the store.
+    page.get_by_test_id("admin-product-row").get_by_role("link", name=name).click()
+    expect(page.get_by_test_id("admin-title")).to_have_text(f"Edit: {name}")
+    (product_id,) = query(db, "SELECT id FROM products WHERE name = ?", name)[0]
+    expect(page.get_by_test_id("view-in-store")).to_have_attribute("href", f"/product/{product_id}")
 
     # The shopper finds it in the storefront, with its image.
     shopper.goto("/?q=" + name.replace(" ", "+"))
@@ -84,7 +81,10 @@ def test_admin_creates_a_product_ships_an_order_and_sees_the_revenue(
     rows = page.get_by_test_id("admin-order-row")
     expect(rows).to_have_count(1)
     rows.first.get_by_role("link").click()
-    expect(page.get_by_test_id("order-number")).to_have_text(f"#{number}")
+    expect(page.get_by_test_id("admin-title")).to_have_text(f"Order #{number}")
+    expect(page.get_by_role("navigation", name="Admin").locator("[aria-current=page]")).to_have_text("Orders")
+    # The next steps in workflow order, in words, the cancel last.
+    expect(page.locator("[data-testid^=move-to-]")).to_have_text(["Mark as paid", "Cancel order"])
     page.get_by_test_id("move-to-paid").click()
     expect(page.get_by_test_id("order-status")).to_have_text("paid")
     page.get_by_test_id("move-to-shipped").click()
@@ -133,6 +133,14 @@ def test_user_management_disables_a_shopper_at_once(browser: Browser, page: Page
     row = page.get_by_test_id("admin-user-row")
     expect(row).to_have_count(1)
     row.get_by_role("button", name="Disable").click()
+    # It asks first, naming what will happen; keeping it as it is changes nothing.
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text("logged out everywhere")
+    dialog.get_by_role("button", name="Keep it as it is").click()
+    expect(dialog).to_have_count(0)
+    expect(row).to_contain_text("active")
+    row.get_by_role("button", name="Disable").click()
+    page.get_by_role("alertdialog").get_by_role("button", name=f"Disable {username}").click()
     expect(row).to_contain_text("disabled")
 
     # Their session is gone: the next page they open treats them as a guest.

@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, expect
 from bench.journeys import LOGIN, run_journeys
 from bench.loadgen import CART, SESSION, router_data
 from e2e.fixtures import ARTIFACTS
-from e2e.helpers import cart_count, from_own_address, unique_name
+from e2e.helpers import cart_count, fill_shipping, from_own_address, unique_name
 from e2e.test_concurrency import SHOPPERS, assert_all_completed, in_own_loop
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
@@ -127,11 +127,7 @@ def test_journey_on_postgres_redis_and_two_workers_survives_a_restart(browser: B
     expect(page.get_by_test_id("current-user")).to_have_text(username)
     expect(cart_count(page)).to_have_text("2")
     page.goto("/checkout")
-    page.get_by_label("Full name").fill("Scale Tester")
-    page.get_by_label("Address", exact=True).fill("2 Worker Way")
-    page.get_by_label("Postal code").fill("10115")
-    page.get_by_label("City").fill("Berlin")
-    page.get_by_label("Country").fill("Germany")
+    fill_shipping(page, "Scale Tester", "2 Worker Way", "10115", "Berlin", "Germany")
     page.get_by_test_id("place-order").click()
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
     page.goto("/orders")

@@ -10,7 +10,8 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ecom_reflex.components.layout import SHOP_NAME
+from ecom_reflex.built_pages import serve_built_pages
+from ecom_reflex.components.layout import SHOP_DESCRIPTION, SHOP_NAME
 from ecom_reflex.db import check_database, check_redis, failure_message, failure_reason
 from ecom_reflex.lifespan import lifespan
 from ecom_reflex.observability.alerts import alerts_webhook
@@ -104,9 +105,18 @@ api = Starlette(
 
 app = rx.App(
     # Outermost last: request timing sees everything, the upload cap included.
-    api_transformer=[api, limit_upload_size, security_headers, observe_requests, trace_plain_requests],
+    api_transformer=[
+        api,
+        serve_built_pages,
+        limit_upload_size,
+        security_headers,
+        observe_requests,
+        trace_plain_requests,
+    ],
     backend_exception_handler=event_failed,
     frontend_exception_handler=frontend_exception,
+    # assets/contrast.css: toast colours with AA contrast.
+    stylesheets=["/contrast.css"],
 )
 app.register_lifespan_task(lifespan)
 # Each tab's state kept as long as it is worth keeping, and never used once forgotten (state/store.py).
@@ -139,7 +149,15 @@ PAGES = [
     (admin_orders.order_page, "/admin/orders/[order_id]", "Admin · Order", AdminOrderState.load_order),
     (admin_users.users_page, "/admin/users", "Admin · Users", AdminUsersState.load_users),
 ]
+# A product page is named after its product, in the tab and in search results.
+PRODUCT_HEAD = {
+    "title": rx.cond(ProductState.head_name != "", ProductState.head_name + f" · {SHOP_NAME}", SHOP_NAME),
+    "description": rx.cond(ProductState.head_summary != "", ProductState.head_summary, SHOP_DESCRIPTION),
+}
 for component, route, title, on_load in PAGES:
     # Every page loads the navbar's cart badge and the caller's name first.
     loaders = on_load if on_load is CartState.load_cart else [CartState.load_cart, on_load]
-    app.add_page(component, route=route, title=f"{title} · {SHOP_NAME}", on_load=loaders)
+    head = {"title": f"{title} · {SHOP_NAME}", "description": SHOP_DESCRIPTION}
+    if on_load is ProductState.load_product:
+        head = PRODUCT_HEAD
+    app.add_page(component, route=route, on_load=loaders, **head)

@@ -195,7 +195,8 @@ def test_history_and_detail_only_for_the_owner(session):
 
     detail = orders.order_detail(session, page.items[0].id, user_id=alice.id)
     assert detail.lines[0].name == "Widget" and detail.history[0].to_status == "pending"
-    assert detail.history[0].by == "alice"
+    assert detail.history[0].by == "you"
+    assert orders.order_detail(session, page.items[0].id).history[0].by == "alice"
     assert detail.shipping_lines == ["Ada Lovelace", "12 Analytical St", "N1 9GU London", "United Kingdom"]
     with pytest.raises(NotFound):
         orders.order_detail(session, page.items[0].id, user_id=bob.id)
@@ -225,3 +226,18 @@ def test_an_order_is_placed_only_at_what_the_page_showed(session, change):
     # Placed again from the page showing the new cart, it goes through at the new figures.
     order = place(user.id, key="attempt-shown")
     assert order.total_cents == {"price": 199000, "quantity": 39800, "line added": 20400}[change]
+
+
+def test_a_shopper_never_sees_who_on_the_staff_changed_an_order(session):
+    """The history names the staff member to the admins only; the shopper reads "the shop"."""
+    alice = make_user(session, "alice")
+    staff = make_user(session, "night_shift_dave", is_admin=True)
+    widget = make_product(session, "Widget", price_cents=500, stock=5)
+    fill_cart(session, alice, (widget, 1))
+    order = place(alice.id, key="staff-view")
+    orders.change_status(session, order.id, "paid", staff.id, "pending")
+    mine = orders.order_detail(session, order.id, user_id=alice.id)
+    assert [step.by for step in mine.history] == ["you", "the shop"]
+    assert "night_shift_dave" not in repr(mine)
+    admins = orders.order_detail(session, order.id)
+    assert [step.by for step in admins.history] == ["alice", "night_shift_dave"]

@@ -3,8 +3,9 @@
 from collections.abc import Callable, Sequence
 
 import reflex as rx
+from reflex.event import EventSpec
 
-from ecom_reflex.components.layout import centered_message, loading, page_shell
+from ecom_reflex.components.layout import MUTED, centered_message, count_of, loading, page_shell, page_title
 from ecom_reflex.components.listing import data_table, pager
 from ecom_reflex.state.admin import AdminListing, AdminState
 
@@ -27,27 +28,76 @@ def forbidden() -> rx.Component:
             spacing="3",
         ),
         "forbidden",
+        heading="h1",
     )
 
 
-def admin_shell(title: str, *children: rx.Component) -> rx.Component:
-    nav = rx.hstack(
-        *[rx.link(label, href=href, weight="medium") for label, href in SECTIONS],
-        spacing="5",
-        wrap="wrap",
-        padding_bottom="0.75em",
-        border_bottom=f"1px solid {rx.color('gray', 5)}",
-        width="100%",
-        as_="nav",
+def _section_link(label: str, href: str, current: str) -> rx.Component:
+    if label == current:
+        # Where the admin is: marked for screen readers (aria-current) and by sight.
+        return rx.link(label, href=href, weight="bold", underline="always", aria_current="page")
+    return rx.link(label, href=href, weight="medium")
+
+
+def admin_shell(section: str, title: str | rx.Var[str], *children: rx.Component) -> rx.Component:
+    """An admin page: the section navigation (`section` marked as current), the page's h1 `title`."""
+    nav = rx.el.nav(
+        rx.hstack(
+            *[_section_link(label, href, section) for label, href in SECTIONS],
+            spacing="5",
+            wrap="wrap",
+            padding_bottom="0.75em",
+            border_bottom=f"1px solid {rx.color('gray', 5)}",
+            width="100%",
+        ),
         aria_label="Admin",
+        width="100%",
     )
     return page_shell(
         rx.match(
             AdminState.access,
-            ("granted", rx.vstack(nav, rx.heading(title, size="7"), *children, spacing="4", width="100%")),
+            (
+                "granted",
+                rx.vstack(nav, page_title(title, data_testid="admin-title"), *children, spacing="4", width="100%"),
+            ),
             ("denied", forbidden()),
             loading(),
         )
+    )
+
+
+def confirmed_button(
+    label: str | rx.Var[str],
+    question: str | rx.Var[str],
+    consequence: str | rx.Var[str],
+    confirm: str | rx.Var[str],
+    on_confirm: EventSpec,
+    *,
+    danger: bool | rx.Var[bool] = True,
+    disabled: bool | rx.Var[bool] = False,
+    test_id: str | rx.Var[str] = "",
+    **button_props,
+) -> rx.Component:
+    """A destructive or privilege-changing action: the button opens a dialog that names what will happen;
+    only its confirm button (named for the action, never just "OK") runs `on_confirm`."""
+    scheme = rx.cond(danger, "red", "indigo")
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(
+            rx.button(label, color_scheme=scheme, disabled=disabled, data_testid=test_id, **button_props)
+        ),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(question),
+            rx.alert_dialog.description(consequence),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Keep it as it is", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(rx.button(confirm, color_scheme=scheme, on_click=on_confirm)),
+                spacing="3",
+                justify="end",
+                margin_top="1em",
+                wrap="wrap",
+            ),
+            max_width="480px",
+        ),
     )
 
 
@@ -75,7 +125,7 @@ def admin_list(
 ) -> rx.Component:
     """An admin list under its toolbar: how many match, the table (or "No ... match."), the pager."""
     return rx.fragment(
-        rx.text(f"{state.total} {noun}", size="2", color=rx.color("gray", 10)),
+        rx.text(count_of(state.total, noun), size="2", color=MUTED),
         rx.cond(
             state.total == 0,
             rx.text(f"No {noun} match.", data_testid="empty-state"),

@@ -1,12 +1,36 @@
-"""The shell every page sits in: navbar (cart badge, account menu), content column, footer."""
+"""The shell every page sits in: header (brand, navigation, cart badge, account menu), main column, footer.
+
+Landmarks are real elements (header, nav, main, footer), and each page has one h1: page_title()
+for it, section_title() (h2) below it.
+"""
 
 import reflex as rx
 
 from ecom_reflex.state.cart import CartState
 
 SHOP_NAME = "Reflex Shop"
+# Every page's meta description, unless the page has its own (a product's).
+SHOP_DESCRIPTION = "Books, clothing, electronics, home, outdoor gear and toys from a demo shop built in pure Python."
 CONTENT_WIDTH = "1200px"
 GUTTER = ["1em", "1.5em", "2em"]
+# Secondary text: gray 11 is the lightest Radix step with AA contrast on the page background.
+MUTED = rx.color("gray", 11)
+MAIN_ID = "main"
+
+
+def count_of(count: rx.Var[int], noun: str) -> rx.Var[str]:
+    """ "1 product", "2 products": `noun` in the plural, its singular without the final s."""
+    return count.to_string() + " " + rx.cond(count == 1, noun.removesuffix("s"), noun)
+
+
+def page_title(*text, size: str = "7", **props) -> rx.Component:
+    """The page's one h1."""
+    return rx.heading(*text, as_="h1", size=size, **props)
+
+
+def section_title(*text, size: str = "4", **props) -> rx.Component:
+    """A section of a page (h2)."""
+    return rx.heading(*text, as_="h2", size=size, **props)
 
 
 def cart_button() -> rx.Component:
@@ -31,7 +55,12 @@ def cart_button() -> rx.Component:
         ),
         href="/cart",
         color=rx.color("gray", 12),
-        aria_label="Cart",
+        # The name holds the visible count too (what a voice-control user says to click it).
+        aria_label=rx.cond(
+            CartState.item_count > 0,
+            "Cart, " + count_of(CartState.item_count, "items"),
+            "Cart",
+        ),
         data_testid="cart-link",
     )
 
@@ -43,7 +72,7 @@ def account_links() -> rx.Component:
         rx.hstack(
             rx.cond(CartState.is_admin, rx.link("Admin", href="/admin", weight="medium")),
             rx.link("My orders", href="/orders", weight="medium"),
-            rx.text(CartState.username, size="2", color=rx.color("gray", 11), data_testid="current-user"),
+            rx.text(CartState.username, size="2", color=MUTED, data_testid="current-user"),
             rx.button("Log out", variant="soft", size="2", on_click=CartState.logout),
             align="center",
             spacing="4",
@@ -81,11 +110,33 @@ def mobile_menu() -> rx.Component:
     )
 
 
+def skip_link() -> rx.Component:
+    """The first thing Tab reaches: straight to the page's content, past the navigation."""
+    return rx.el.a(
+        "Skip to content",
+        href=f"#{MAIN_ID}",
+        position="absolute",
+        left="-10000px",
+        top="0.5em",
+        padding="0.5em 1em",
+        z_index="20",
+        background=rx.color("gray", 1),
+        color=rx.color("gray", 12),
+        border_radius="6px",
+        _focus={"left": "0.5em"},
+    )
+
+
 def navbar() -> rx.Component:
-    return rx.box(
+    return rx.el.header(
+        skip_link(),
         rx.hstack(
             rx.link(
-                rx.hstack(rx.icon("shopping-bag", size=24), rx.heading(SHOP_NAME, size="5"), align="center"),
+                rx.hstack(
+                    rx.icon("shopping-bag", size=24, aria_hidden="true"),
+                    rx.text(SHOP_NAME, size="5", weight="bold"),
+                    align="center",
+                ),
                 href="/",
                 underline="none",
                 color=rx.color("gray", 12),
@@ -93,11 +144,14 @@ def navbar() -> rx.Component:
             ),
             rx.spacer(),
             rx.desktop_only(
-                rx.hstack(rx.link("Shop", href="/", weight="medium"), account_links(), align="center", spacing="5")
+                rx.el.nav(
+                    rx.hstack(rx.link("Shop", href="/", weight="medium"), account_links(), align="center", spacing="5"),
+                    aria_label="Main",
+                )
             ),
             cart_button(),
             rx.mobile_and_tablet(mobile_menu()),
-            rx.color_mode.button(size="2", variant="ghost"),
+            rx.color_mode.button(size="2", variant="ghost", aria_label="Switch between light and dark colours"),
             align="center",
             spacing="5",
             max_width=CONTENT_WIDTH,
@@ -105,7 +159,6 @@ def navbar() -> rx.Component:
             padding_x=GUTTER,
             padding_y="0.9em",
         ),
-        as_="nav",
         position="sticky",
         top="0",
         z_index="10",
@@ -115,18 +168,17 @@ def navbar() -> rx.Component:
 
 
 def footer() -> rx.Component:
-    return rx.box(
+    return rx.el.footer(
         rx.hstack(
-            rx.text(f"© {SHOP_NAME}", size="2", color=rx.color("gray", 10)),
+            rx.text(f"© {SHOP_NAME}", size="2", color=MUTED),
             rx.spacer(),
-            rx.text("A demo shop: no real orders are shipped.", size="2", color=rx.color("gray", 10)),
+            rx.text("A demo shop: no real orders are shipped.", size="2", color=MUTED),
             max_width=CONTENT_WIDTH,
             margin_x="auto",
             padding_x=GUTTER,
             padding_y="1.5em",
             wrap="wrap",
         ),
-        as_="footer",
         border_top=f"1px solid {rx.color('gray', 5)}",
         margin_top="3em",
     )
@@ -135,10 +187,13 @@ def footer() -> rx.Component:
 def page_shell(*children: rx.Component) -> rx.Component:
     return rx.flex(
         navbar(),
-        rx.box(
+        rx.el.main(
             *children,
-            as_="main",
+            id=MAIN_ID,
+            # The skip link's target: focusable by script, not by Tab.
+            tab_index=-1,
             width="100%",
+            outline="none",
             max_width=CONTENT_WIDTH,
             margin_x="auto",
             padding_x=GUTTER,
@@ -151,23 +206,53 @@ def page_shell(*children: rx.Component) -> rx.Component:
     )
 
 
+def breadcrumbs(*trail: tuple[str | rx.Var[str], str | rx.Var[str]], current: str | rx.Var[str]) -> rx.Component:
+    """Shop > Category > Product: where this page sits, each step a link but the last (this page)."""
+    separator = rx.el.li(rx.icon("chevron-right", size=14, aria_hidden="true"), aria_hidden="true", display="flex")
+    steps = []
+    for label, href in trail:
+        steps += [rx.el.li(rx.link(label, href=href, size="2")), separator]
+    return rx.el.nav(
+        rx.el.ol(
+            *steps,
+            rx.el.li(rx.text(current, size="2", color=MUTED), aria_current="page"),
+            display="flex",
+            flex_wrap="wrap",
+            align_items="center",
+            gap="0.4em",
+            list_style="none",
+            padding="0",
+            margin="0",
+        ),
+        aria_label="Breadcrumb",
+        data_testid="breadcrumbs",
+        margin_bottom="1em",
+    )
+
+
 def loading() -> rx.Component:
     """What a page shows until its on_load has answered."""
     return rx.center(rx.spinner(size="3"), padding_y="5em", data_testid="loading")
 
 
 def centered_message(
-    icon: str, title: str, text: str | rx.Var[str], action: tuple[str, str] | rx.Component, test_id: str
+    icon: str,
+    title: str,
+    text: str | rx.Var[str],
+    action: tuple[str, str] | rx.Component,
+    test_id: str,
+    heading: str = "h2",
 ) -> rx.Component:
-    """Empty states and not-found pages; `action` is a (label, href) button or any component."""
+    """Empty states and not-found pages; `action` is a (label, href) button or any component. `heading`
+    is h1 where the message is all the page has (a page that does not exist), h2 under a page's title."""
     if isinstance(action, tuple):
         label, href = action
         action = rx.link(rx.button(label), href=href)
     return rx.center(
         rx.vstack(
-            rx.icon(icon, size=48, color=rx.color("gray", 9)),
-            rx.heading(title, size="5"),
-            rx.text(text, color=rx.color("gray", 10), text_align="center"),
+            rx.icon(icon, size=48, color=rx.color("gray", 9), aria_hidden="true"),
+            rx.heading(title, as_=heading, size="5"),
+            rx.text(text, color=MUTED, text_align="center"),
             action,
             align="center",
             spacing="3",
@@ -177,9 +262,10 @@ def centered_message(
     )
 
 
-def not_found(title: str, text: str, back: tuple[str, str]) -> rx.Component:
-    """What a page shows for something that does not exist (or is not the caller's)."""
-    return centered_message("search-x", title, text, back, "not-found")
+def not_found(title: str, text: str, back: tuple[str, str], heading: str = "h1") -> rx.Component:
+    """What a page shows for something that does not exist (or is not the caller's): the page's h1, or
+    h2 under a title the page keeps (the admin pages')."""
+    return centered_message("search-x", title, text, back, "not-found", heading=heading)
 
 
 def empty_cart(text: str) -> rx.Component:

@@ -1,8 +1,11 @@
 """The pieces of every paged list (storefront, my orders, admin lists): search box, data table, pager."""
 
+import json
 from collections.abc import Callable, Sequence
 
 import reflex as rx
+
+from ecom_reflex.components.layout import MUTED
 
 
 def search_box(on_submit, value: rx.Var[str], placeholder: str, size: str = "2", **input_props) -> rx.Component:
@@ -30,10 +33,38 @@ def search_box(on_submit, value: rx.Var[str], placeholder: str, size: str = "2",
     )
 
 
+# Below Radix's "sm" breakpoint a table becomes a stack of cards: one per row, each cell on its own
+# line under its column's name, so no column (and no action) is off-screen on a phone.
+STACKED_BELOW = "767px"
+
+
+def _stacked_style(headers: Sequence[str]) -> dict:
+    cells = "& tbody td, & tbody th"
+    labels = {
+        f"& tbody :is(td, th):nth-child({index})::before": {"content": json.dumps(header)}
+        for index, header in enumerate(headers, start=1)
+    }
+    return {
+        f"@media (max-width: {STACKED_BELOW})": {
+            # Radix's table sits in a scroll area (a flex viewport around a display: table wrapper).
+            "& .rt-ScrollAreaRoot, & .rt-ScrollAreaViewport, & .rt-ScrollAreaViewport > div, & table, & tbody, & tr": {
+                "display": "block", "width": "100%", "height": "auto"},
+            # Visually hidden, still read: each cell says its column instead.
+            "& thead": {"position": "absolute", "width": "1px", "height": "1px", "overflow": "hidden",
+                        "clip": "rect(0 0 0 0)", "white-space": "nowrap"},
+            "& tbody tr": {"border-bottom": f"1px solid {rx.color('gray', 5)}", "padding": "0.5em 0"},
+            cells: {"display": "grid", "grid-template-columns": "7.5em 1fr", "gap": "0.75em", "align-items": "center",
+                    "justify-items": "start", "box-shadow": "none", "padding": "0.35em 0.75em"},
+            "& tbody :is(td, th)::before": {"color": MUTED, "font-size": "0.85em"},
+            **labels,
+        }
+    }  # fmt: skip
+
+
 def data_table(
     headers: Sequence[str], rows: rx.Var[list], render_row: Callable[[rx.Var], rx.Component]
 ) -> rx.Component:
-    """A table of `rows`, one `render_row` each, that scrolls sideways on a narrow screen."""
+    """A table of `rows`, one `render_row` each; a stack of cards on a narrow screen."""
     return rx.box(
         rx.table.root(
             rx.table.header(rx.table.row(*[rx.table.column_header_cell(header) for header in headers])),
@@ -42,7 +73,8 @@ def data_table(
             variant="surface",
         ),
         width="100%",
-        overflow_x="auto",
+        style=_stacked_style(headers),
+        data_testid="data-table",
     )
 
 

@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from ecom_reflex.components.layout import MUTED, section_title
 from ecom_reflex.components.listing import data_table
 from ecom_reflex.services.orders import OrderDetail, OrderLine, StatusStep
 
@@ -16,7 +17,7 @@ def status_color(status: rx.Var[str], step: int | None = None) -> rx.Var:
 
 
 def status_badge(status: rx.Var[str]) -> rx.Component:
-    return rx.badge(status, color_scheme=status_color(status), size="2", data_testid="order-status")
+    return rx.badge(status, high_contrast=True, color_scheme=status_color(status), size="2", data_testid="order-status")
 
 
 def order_row(order: rx.Var, href_prefix: str, test_id: str, *extra_cells: rx.Var | rx.Component) -> rx.Component:
@@ -53,8 +54,8 @@ def _history_step(step: rx.Var[StatusStep]) -> rx.Component:
             weight="medium",
             size="2",
         ),
-        rx.text(step.at, size="2", color=rx.color("gray", 10)),
-        rx.cond(step.by != "", rx.text("by ", step.by, size="2", color=rx.color("gray", 10))),
+        rx.text(step.at, size="2", color=MUTED),
+        rx.cond(step.by != "", rx.text("by ", step.by, size="2", color=MUTED)),
         spacing="2",
         align="center",
         data_testid="history-step",
@@ -65,11 +66,11 @@ def shipping_and_history(order: rx.Var[OrderDetail]) -> rx.Component:
     """Where an order goes and how its status changed."""
     return rx.grid(
         rx.card(
-            rx.heading("Shipping to", size="3", margin_bottom="0.5em"),
+            section_title("Shipping to", size="3", margin_bottom="0.5em"),
             rx.foreach(order.shipping_lines, lambda line: rx.text(line, size="2")),
         ),
         rx.card(
-            rx.heading("Status history", size="3", margin_bottom="0.5em"),
+            section_title("Status history", size="3", margin_bottom="0.5em"),
             rx.vstack(rx.foreach(order.history, _history_step), spacing="2"),
         ),
         columns=rx.breakpoints(initial="1", md="2"),

@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from ecom_reflex.components.layout import MUTED
 from ecom_reflex.services.catalog import LOW_STOCK_THRESHOLD, ProductSummary
 from ecom_reflex.state.cart import CartState
 
@@ -16,11 +17,11 @@ def image_src(image: rx.Var[str]) -> rx.Var[str]:
 def stock_badge(stock: rx.Var[int]) -> rx.Component:
     return rx.cond(
         stock <= 0,
-        rx.badge("Out of stock", color_scheme="red", data_testid="stock-status"),
+        rx.badge("Out of stock", high_contrast=True, color_scheme="red", data_testid="stock-status"),
         rx.cond(
             stock < LOW_STOCK_THRESHOLD,
-            rx.badge(f"Only {stock} left", color_scheme="orange", data_testid="stock-status"),
-            rx.badge("In stock", color_scheme="green", variant="soft", data_testid="stock-status"),
+            rx.badge(f"Only {stock} left", high_contrast=True, color_scheme="orange", data_testid="stock-status"),
+            rx.badge("In stock", high_contrast=True, color_scheme="green", variant="soft", data_testid="stock-status"),
         ),
     )
 
@@ -39,19 +40,22 @@ def product_card(product: rx.Var[ProductSummary]) -> rx.Component:
             href=href,
         ),
         rx.vstack(
-            rx.text(product.category_name, size="1", color=rx.color("gray", 10), text_transform="uppercase"),
+            rx.text(product.category_name, size="1", color=MUTED, text_transform="uppercase"),
             rx.link(
-                rx.heading(product.name, size="3", data_testid="product-name"),
+                rx.heading(product.name, as_="h2", size="3", data_testid="product-name"),
                 href=href,
                 color=rx.color("gray", 12),
                 underline="none",
             ),
-            rx.hstack(
+            # Wraps under the price in a narrow (two-column phone) card.
+            rx.flex(
                 rx.text(product.price, weight="bold", size="4", data_testid="product-price"),
-                rx.spacer(),
                 stock_badge(product.stock),
-                width="100%",
+                justify="between",
                 align="center",
+                wrap="wrap",
+                gap="1",
+                width="100%",
             ),
             rx.button(
                 rx.icon("shopping-cart", size=16),

@@ -2,15 +2,31 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import form_error, form_field, page_shell
+from ecom_reflex.components.layout import MUTED, form_error, form_field, page_shell, page_title
 from ecom_reflex.services.auth import MIN_PASSWORD_LENGTH
 from ecom_reflex.state.auth import LoginState, RegisterState
+
+
+def _checkout_notice(next_path: rx.Var[str]) -> rx.Component:
+    """Why a guest on the way to the checkout is asked to log in, and that nothing is lost."""
+    return rx.cond(
+        next_path == "/checkout",
+        rx.callout.root(
+            rx.callout.icon(rx.icon("shopping-cart")),
+            rx.callout.text(
+                "Log in or create an account to check out: your orders are kept in your account, where you can"
+                " follow them. Your cart comes with you, and you go straight back to the checkout."
+            ),
+            width="100%",
+            data_testid="checkout-notice",
+        ),
+    )
 
 
 def _form_card(title: str, *children: rx.Component) -> rx.Component:
     return rx.center(
         rx.card(
-            rx.vstack(rx.heading(title, size="6"), *children, spacing="4", width="100%"),
+            rx.vstack(page_title(title, size="6"), *children, spacing="4", width="100%"),
             width="100%",
             max_width="420px",
             size="3",
@@ -23,6 +39,7 @@ def login_page() -> rx.Component:
     return page_shell(
         _form_card(
             "Log in",
+            _checkout_notice(LoginState.next_path),
             form_error(LoginState.form_error),
             rx.form(
                 rx.vstack(
@@ -37,7 +54,7 @@ def login_page() -> rx.Component:
             ),
             rx.text(
                 "New here? ",
-                rx.link("Create an account", href="/register?next=" + LoginState.next_path),
+                rx.link("Create an account", href="/register?next=" + LoginState.next_path, underline="always"),
                 size="2",
             ),
         )
@@ -49,18 +66,19 @@ def register_page() -> rx.Component:
     return page_shell(
         _form_card(
             "Create an account",
+            _checkout_notice(RegisterState.next_path),
             form_error(RegisterState.form_error),
             rx.form(
                 rx.vstack(
                     form_field("Username", "username", errors, auto_complete="username", max_length=32),
-                    rx.text("3-32 letters, digits, '_', '.' or '-'.", size="1", color=rx.color("gray", 10)),
+                    rx.text("3-32 letters, digits, '_', '.' or '-'.", size="1", color=MUTED),
                     form_field("E-mail", "email", errors, type="email", auto_complete="email", max_length=254),
                     form_field("Password", "password", errors, type="password", auto_complete="new-password"),
                     rx.text(
                         f"At least {MIN_PASSWORD_LENGTH} characters. A few uncommon words are easy to remember "
                         "and hard to guess.",
                         size="1",
-                        color=rx.color("gray", 10),
+                        color=MUTED,
                     ),
                     form_field("Confirm password", "confirm", errors, type="password", auto_complete="new-password"),
                     rx.button(
@@ -72,7 +90,9 @@ def register_page() -> rx.Component:
                 no_validate=True,  # the server validates and says what is wrong, next to each field
             ),
             rx.text(
-                "Already have an account? ", rx.link("Log in", href="/login?next=" + RegisterState.next_path), size="2"
+                "Already have an account? ",
+                rx.link("Log in", href="/login?next=" + RegisterState.next_path, underline="always"),
+                size="2",
             ),
         )
     )

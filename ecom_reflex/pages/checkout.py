@@ -3,7 +3,15 @@
 import reflex as rx
 
 from ecom_reflex.components.cart import checkout_blocker, line_problem
-from ecom_reflex.components.layout import empty_cart, form_error, form_field, page_shell, when_loaded
+from ecom_reflex.components.layout import (
+    empty_cart,
+    form_error,
+    form_field,
+    page_shell,
+    page_title,
+    section_title,
+    when_loaded,
+)
 from ecom_reflex.services.cart import CartLine
 from ecom_reflex.state.checkout import CheckoutState
 
@@ -25,7 +33,7 @@ def _summary_line(line: rx.Var[CartLine]) -> rx.Component:
 def _summary() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("Order summary", size="4"),
+            section_title("Order summary"),
             rx.foreach(CheckoutState.lines, _summary_line),
             rx.separator(),
             rx.hstack(
@@ -46,7 +54,7 @@ def _shipping_form() -> rx.Component:
     errors = CheckoutState.errors
     return rx.form(
         rx.vstack(
-            rx.heading("Shipping address", size="4"),
+            section_title("Shipping address"),
             # The cart as this page shows it: the order is placed only at these prices and quantities.
             rx.el.input(type="hidden", name="shown", value=CheckoutState.cart_fingerprint),
             form_field("Full name", "name", errors, auto_complete="name", max_length=120),
@@ -82,7 +90,7 @@ def _shipping_form() -> rx.Component:
 
 def checkout_page() -> rx.Component:
     return page_shell(
-        rx.heading("Checkout", size="7", margin_bottom="1em"),
+        page_title("Checkout", margin_bottom="1em"),
         when_loaded(
             CheckoutState.cart_loaded & CheckoutState.logged_in,
             CheckoutState.lines.length() == 0,

@@ -2,20 +2,21 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import centered_message, page_shell
+from ecom_reflex.components.layout import MUTED, centered_message, count_of, page_shell, page_title
 from ecom_reflex.components.listing import pager, search_box
 from ecom_reflex.components.product_card import product_card
 from ecom_reflex.services.catalog import SORT_LABELS
 from ecom_reflex.state.catalog import CatalogState
 
-GRID_COLUMNS = rx.breakpoints(initial="1", xs="2", md="3", lg="4")
+# Two columns from the narrowest phones on (390 px), compact cards.
+GRID_COLUMNS = rx.breakpoints(initial="2", md="3", lg="4")
 
 
 def _category_chip(label: rx.Var[str] | str, slug: rx.Var[str] | str) -> rx.Component:
     selected = CatalogState.category == slug
     return rx.link(
         rx.badge(label, size="3", radius="full", variant=rx.cond(selected, "solid", "soft"), cursor="pointer"),
-        href=rx.cond(slug == "", "/", "/category/" + slug),
+        href=rx.cond(slug == "", "/", "/category/" + slug) + CatalogState.filter_query_string,
         underline="none",
         data_testid="category-filter",
     )
@@ -63,16 +64,45 @@ def _loading_grid() -> rx.Component:
 
 
 def _empty_state() -> rx.Component:
+    searching_in_category = (CatalogState.query != "") & (CatalogState.category != "")
     return centered_message(
         "package-open",
         "No products found",
         rx.cond(
-            CatalogState.query != "",
-            "Nothing matches your search. Check the spelling or try fewer words.",
-            "Try another category, or see everything we sell.",
+            searching_in_category,
+            "Nothing in " + CatalogState.category_title + " matches your search. It may be in another category.",
+            rx.cond(
+                CatalogState.query != "",
+                "Nothing matches your search. Check the spelling or try fewer words.",
+                "Try another category, or see everything we sell.",
+            ),
         ),
-        rx.link(rx.button("Show all products"), href="/"),
+        rx.cond(
+            searching_in_category,
+            # The search text stays: the same search, in every category.
+            rx.link(
+                rx.button("Search all products"), href=CatalogState.everywhere_url, data_testid="search-everywhere"
+            ),
+            rx.link(rx.button("Show all products"), href="/"),
+        ),
         "empty-state",
+    )
+
+
+def _result_count() -> rx.Component:
+    """ "12 products", "3 products for "lamp"", "1 product for "lamp" in Books · Search everywhere"."""
+    return rx.text(
+        count_of(CatalogState.match_count, "products"),
+        rx.cond(CatalogState.query != "", ' for "' + CatalogState.query + '"', ""),
+        rx.cond(
+            (CatalogState.query != "") & (CatalogState.category != ""),
+            rx.fragment(
+                " in " + CatalogState.category_title + " · ",
+                rx.link("Search everywhere", href=CatalogState.everywhere_url, data_testid="search-everywhere"),
+            ),
+        ),
+        color=MUTED,
+        data_testid="result-count",
     )
 
 
@@ -90,17 +120,9 @@ def index() -> rx.Component:
     return page_shell(
         rx.vstack(
             rx.hstack(
-                rx.heading(CatalogState.category_title, size="7", data_testid="listing-title"),
+                page_title(CatalogState.category_title, data_testid="listing-title"),
                 rx.spacer(),
-                rx.cond(
-                    CatalogState.loaded,
-                    rx.text(
-                        f"{CatalogState.match_count} products",
-                        rx.cond(CatalogState.query != "", f' for "{CatalogState.query}"', ""),
-                        color=rx.color("gray", 10),
-                        data_testid="result-count",
-                    ),
-                ),
+                rx.cond(CatalogState.loaded, _result_count()),
                 align="baseline",
                 width="100%",
                 wrap="wrap",

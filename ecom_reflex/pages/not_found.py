@@ -13,5 +13,6 @@ def not_found_page() -> rx.Component:
             "The page you are looking for does not exist.",
             ("Back to the shop", "/"),
             "not-found",
+            heading="h1",
         )
     )

@@ -2,7 +2,15 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import centered_message, detail_or_missing, not_found, page_shell, when_loaded
+from ecom_reflex.components.layout import (
+    MUTED,
+    centered_message,
+    detail_or_missing,
+    not_found,
+    page_shell,
+    page_title,
+    when_loaded,
+)
 from ecom_reflex.components.listing import data_table, pager
 from ecom_reflex.components.orders import order_lines_table, order_row, shipping_and_history, status_badge
 from ecom_reflex.state.orders import OrdersState
@@ -11,7 +19,7 @@ from ecom_reflex.state.orders import OrdersState
 def orders_page() -> rx.Component:
     state = OrdersState
     return page_shell(
-        rx.heading("My orders", size="7", margin_bottom="1em"),
+        page_title("My orders", margin_bottom="1em"),
         when_loaded(
             state.orders_loaded,
             state.orders_total == 0,
@@ -52,12 +60,12 @@ def _order_detail() -> rx.Component:
             ),
         ),
         rx.hstack(
-            rx.heading("Order #", order.number, size="7", data_testid="order-number"),
+            page_title("Order #", order.number, data_testid="order-number"),
             status_badge(order.status),
             align="center",
             spacing="4",
         ),
-        rx.text("Placed ", order.created_at, color=rx.color("gray", 10)),
+        rx.text("Placed ", order.created_at, color=MUTED),
         order_lines_table(order),
         rx.hstack(
             rx.spacer(),

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import detail_or_missing, not_found, page_shell
+from ecom_reflex.components.layout import MUTED, breadcrumbs, detail_or_missing, not_found, page_shell, page_title
 from ecom_reflex.components.product_card import image_src, stock_badge
 from ecom_reflex.state.catalog import ProductState
 
@@ -31,41 +31,41 @@ def quantity_selector() -> rx.Component:
 
 def _product() -> rx.Component:
     product = ProductState.product
-    return rx.grid(
-        rx.image(src=image_src(product.image), alt=product.name, width="100%", border_radius="12px", aspect_ratio="1"),
-        rx.vstack(
-            rx.link(
-                product.category_name,
-                href="/category/" + product.category_slug,
-                size="2",
-                text_transform="uppercase",
+    return rx.box(
+        breadcrumbs(("Shop", "/"), (product.category_name, "/category/" + product.category_slug), current=product.name),
+        rx.grid(
+            rx.image(
+                src=image_src(product.image), alt=product.name, width="100%", border_radius="12px", aspect_ratio="1"
             ),
-            rx.heading(product.name, size="8", data_testid="product-title"),
-            rx.text(product.price, size="7", weight="bold", data_testid="product-price"),
-            stock_badge(product.stock),
-            rx.text(product.description, size="4", color=rx.color("gray", 11)),
-            rx.cond(
-                product.stock > 0,
-                rx.hstack(
-                    quantity_selector(),
-                    rx.button(
-                        rx.icon("shopping-cart", size=18),
-                        "Add to cart",
-                        size="3",
-                        on_click=ProductState.add_selected,
-                        data_testid="add-to-cart",
+            rx.vstack(
+                page_title(product.name, size="8", data_testid="product-title"),
+                rx.text(product.price, size="7", weight="bold", data_testid="product-price"),
+                stock_badge(product.stock),
+                rx.text(product.description, size="4", color=MUTED),
+                rx.cond(
+                    product.stock > 0,
+                    rx.hstack(
+                        quantity_selector(),
+                        rx.button(
+                            rx.icon("shopping-cart", size=18),
+                            "Add to cart",
+                            size="3",
+                            on_click=ProductState.add_selected,
+                            data_testid="add-to-cart",
+                        ),
+                        spacing="5",
+                        align="center",
+                        wrap="wrap",
                     ),
-                    spacing="5",
-                    align="center",
-                    wrap="wrap",
+                    rx.text("This product is out of stock. Check back soon.", color=rx.color("red", 11)),
                 ),
-                rx.text("This product is out of stock. Check back soon.", color=rx.color("red", 11)),
+                spacing="4",
+                align="start",
             ),
-            spacing="4",
-            align="start",
+            columns=rx.breakpoints(initial="1", md="2"),
+            spacing="7",
+            width="100%",
         ),
-        columns=rx.breakpoints(initial="1", md="2"),
-        spacing="7",
         width="100%",
     )
 

@@ -348,15 +348,27 @@ def order_detail(session: Session, order_id: int, *, user_id: int | None = None)
                 from_status=change.from_status or "",
                 to_status=change.to_status,
                 at=_when(change.changed_at),
-                by=username or "",
+                by=_changed_by(change.changed_by_id, username, viewer_id=user_id),
             )
             for change, username in changes
         ],
     )
 
 
+def _changed_by(changed_by_id: int | None, username: str | None, *, viewer_id: int | None) -> str:
+    """Who made a status change, as the viewer may see it: a shopper sees "you" or "the shop", never
+    a staff member's username; the admins (no viewer_id) see the username."""
+    if viewer_id is None:
+        return username or ""
+    if changed_by_id is None:
+        return ""
+    return "you" if changed_by_id == viewer_id else "the shop"
+
+
 def allowed_next_statuses(status: str) -> list[str]:
-    return sorted(next_status.value for next_status in TRANSITIONS.get(OrderStatus(status), ()))
+    """The statuses an order can move to next, in workflow order (a cancel last)."""
+    allowed = TRANSITIONS.get(OrderStatus(status), frozenset())
+    return [next_status.value for next_status in OrderStatus if next_status in allowed]
 
 
 def change_status(

@@ -6,6 +6,7 @@ import json
 import logging
 
 import reflex as rx
+from reflex.components.sonner.toast import ToastAction
 from sqlmodel import Session
 
 from ecom_reflex.db import session_scope, transaction
@@ -14,8 +15,11 @@ from ecom_reflex.offload import in_db_thread
 from ecom_reflex.services import cart
 from ecom_reflex.services.cart import MAX_LINES, MAX_QUANTITY, CartLine, CartStore, GuestCart, UserCart
 from ecom_reflex.services.errors import ServiceError
-from ecom_reflex.state.inputs import parse_count, parse_id
+from ecom_reflex.state.inputs import form_fields, parse_count, parse_id
 from ecom_reflex.state.session import SessionState
+
+# The add-to-cart toast's button: the cart, one click away from wherever the product was added.
+VIEW_CART = ToastAction(label="View cart", on_click=rx.redirect("/cart"))
 
 logger = logging.getLogger("ecom_reflex.inputs")
 
@@ -63,6 +67,8 @@ class CartState(SessionState):
     # Bumped on every refresh: quantity inputs are keyed by it, so a refused or
     # capped entry is replaced by the stored quantity.
     cart_revision: int = 0
+    # The line the last Remove took away (product id, quantity), for its Undo; server-side only.
+    _removed_line: tuple[int, int] | None = None
 
     def _guest_lines(self) -> tuple[dict[int, int], str]:
         """The guest cart's lines, and a notice (logged too) when lines beyond MAX_LINES were left out."""
@@ -137,7 +143,7 @@ class CartState(SessionState):
         business.cart_addition(product_id, quantity)
         if outcome.message:
             return rx.toast.warning(outcome.message)
-        return rx.toast.success(f"Added {outcome.product_name} to your cart.")
+        return rx.toast.success(f"Added {outcome.product_name} to your cart.", action=VIEW_CART)
 
     # Arguments arrive from the browser as whatever a client sends: parse, never trust.
     @rx.event
@@ -151,6 +157,16 @@ class CartState(SessionState):
     @rx.event
     @in_db_thread
     def set_line_quantity(self, product_id: int, raw_quantity: str):
+        return self._set_line_quantity(product_id, raw_quantity)
+
+    @rx.event
+    @in_db_thread
+    def submit_line_quantity(self, form_data: dict):
+        """Enter in a line's quantity box: the same as leaving it."""
+        fields = form_fields(form_data, {"product": 20, "quantity": 20})
+        return self._set_line_quantity(fields["product"], fields["quantity"])
+
+    def _set_line_quantity(self, product_id: object, raw_quantity: object):
         product, quantity = parse_id(product_id), parse_count(raw_quantity, 1, MAX_QUANTITY)
         if product is None:
             outcome = ServiceError("This product is not in your cart.")
@@ -168,7 +184,26 @@ class CartState(SessionState):
     @in_db_thread
     def remove_line(self, product_id: int):
         product = parse_id(product_id)
-        if product is None:
+        line = next((line for line in self.lines if line.product_id == product), None)
+        if line is None:
             self._load_cart()
             return
-        self._change(lambda session, store: cart.remove_item(session, store, product))
+        self._change(lambda session, store: cart.remove_item(session, store, line.product_id))
+        self._removed_line = (line.product_id, line.quantity)
+        return rx.toast(
+            f"Removed {line.name}.", action=ToastAction(label="Undo", on_click=CartState.undo_remove), duration=6000
+        )
+
+    @rx.event
+    @in_db_thread
+    def undo_remove(self):
+        """Puts back the line the last Remove took away (as much as is still in stock); only once."""
+        removed, self._removed_line = self._removed_line, None
+        if removed is None:
+            return
+        product_id, quantity = removed
+        outcome = self._change(lambda session, store: cart.add_item(session, store, product_id, quantity))
+        if isinstance(outcome, ServiceError):
+            return rx.toast.error(str(outcome))
+        if outcome.message:
+            return rx.toast.warning(outcome.message)

@@ -50,6 +50,16 @@ class CatalogState(CartState):
         return SORT_LABELS.get(self.sort, SORT_LABELS["newest"])
 
     @rx.var
+    def filter_query_string(self) -> str:
+        """The search and sort of this listing, for the category links: switching category keeps them."""
+        return listing_url("", self.query, self.sort).removeprefix("/")
+
+    @rx.var
+    def everywhere_url(self) -> str:
+        """This search in every category."""
+        return listing_url("", self.query, self.sort)
+
+    @rx.var
     def previous_page_url(self) -> str:
         return listing_url(self.category, self.query, self.sort, self.page - 1)
 
@@ -98,6 +108,21 @@ class ProductState(CartState):
     @rx.var
     def max_quantity(self) -> int:
         return min(self.product.stock, MAX_QUANTITY) if self.product else 0
+
+    @rx.var
+    def head_name(self) -> str:
+        """What the browser tab names: the product once it has arrived (empty until then)."""
+        if self.product:
+            return self.product.name
+        return "Product not found" if self.not_found else ""
+
+    @rx.var
+    def head_summary(self) -> str:
+        """The page's meta description: the start of the product's own, at most 155 characters."""
+        if not self.product:
+            return ""
+        text = " ".join(self.product.description.split())
+        return text if len(text) <= 155 else text[:154].rsplit(" ", 1)[0] + "…"
 
     @rx.event
     @in_db_thread

@@ -3,6 +3,7 @@
 import reflex as rx
 
 from ecom_reflex.components.admin import admin_shell
+from ecom_reflex.components.layout import MUTED, section_title
 from ecom_reflex.components.orders import status_color
 from ecom_reflex.services.analytics import PERIODS
 from ecom_reflex.services.catalog import LOW_STOCK_THRESHOLD
@@ -12,8 +13,8 @@ from ecom_reflex.state.admin.dashboard import AdminAnalyticsState
 def kpi(label: str, value: rx.Var, test_id: str) -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.text(label, size="2", color=rx.color("gray", 10)),
-            rx.heading(value, size="7", data_testid=test_id),
+            rx.text(label, size="2", color=MUTED),
+            rx.text(value, size="7", weight="bold", data_testid=test_id),
             spacing="1",
         ),
         width="100%",
@@ -22,11 +23,11 @@ def kpi(label: str, value: rx.Var, test_id: str) -> rx.Component:
 
 def _chart_card(title: str, chart: rx.Component) -> rx.Component:
     return rx.card(
-        rx.heading(title, size="3", margin_bottom="0.75em"),
+        section_title(title, size="3", margin_bottom="0.75em"),
         rx.cond(
             AdminAnalyticsState.period_orders > 0,
             chart,
-            rx.center(rx.text("No orders in this period.", color=rx.color("gray", 10)), height="200px"),
+            rx.center(rx.text("No orders in this period.", color=MUTED), height="200px"),
         ),
         width="100%",
     )
@@ -35,6 +36,7 @@ def _chart_card(title: str, chart: rx.Component) -> rx.Component:
 def dashboard_page() -> rx.Component:
     state = AdminAnalyticsState
     return admin_shell(
+        "Dashboard",
         "Dashboard",
         rx.hstack(
             rx.text("Period:", size="2"),
@@ -134,7 +136,7 @@ def dashboard_page() -> rx.Component:
             rx.text("Fault flags: all off.", size="2", color=rx.color("gray", 11), data_testid="fault-flags-off"),
         ),
         rx.card(
-            rx.heading(f"Low stock (under {LOW_STOCK_THRESHOLD})", size="3", margin_bottom="0.75em"),
+            section_title(f"Low stock (under {LOW_STOCK_THRESHOLD})", size="3", margin_bottom="0.75em"),
             rx.cond(
                 state.low_stock_rows.length() == 0,
                 rx.text(f"Every product has at least {LOW_STOCK_THRESHOLD} in stock."),
@@ -145,7 +147,9 @@ def dashboard_page() -> rx.Component:
                             rx.link(p.name, href="/admin/products/" + p.id.to_string()),
                             rx.spacer(),
                             rx.badge(
-                                p.stock.to_string() + " left", color_scheme=rx.cond(p.stock == 0, "red", "orange")
+                                p.stock.to_string() + " left",
+                                high_contrast=True,
+                                color_scheme=rx.cond(p.stock == 0, "red", "orange"),
                             ),
                             width="100%",
                             data_testid="low-stock-row",

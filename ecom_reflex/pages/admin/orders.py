@@ -2,8 +2,8 @@
 
 import reflex as rx
 
-from ecom_reflex.components.admin import admin_list, admin_shell, admin_toolbar, filter_select
-from ecom_reflex.components.layout import detail_or_missing, not_found
+from ecom_reflex.components.admin import admin_list, admin_shell, admin_toolbar, confirmed_button, filter_select
+from ecom_reflex.components.layout import MUTED, detail_or_missing, not_found
 from ecom_reflex.components.listing import search_box
 from ecom_reflex.components.orders import order_lines_table, order_row, shipping_and_history, status_badge
 from ecom_reflex.services.orders import AdminOrderRow
@@ -17,6 +17,7 @@ def _row(order: rx.Var[AdminOrderRow]) -> rx.Component:
 def orders_page() -> rx.Component:
     state = AdminOrdersState
     return admin_shell(
+        "Orders",
         "Orders",
         admin_toolbar(
             search_box(state.search_orders, state.order_search, "Order number, customer name or e-mail…"),
@@ -34,13 +35,38 @@ def orders_page() -> rx.Component:
     )
 
 
+# What each step is called on its button.
+MOVE_LABELS = {"paid": "Mark as paid", "shipped": "Mark as shipped", "delivered": "Mark as delivered"}
+
+
+def _move_button(order: rx.Var, status: rx.Var[str]) -> rx.Component:
+    """The next steps in workflow order; a cancel (always last) is red and asks first."""
+    return rx.cond(
+        status == "cancelled",
+        confirmed_button(
+            "Cancel order",
+            "Cancel order #" + order.number + "?",
+            "Its items go back in stock and the shopper sees the order as cancelled. A cancelled order cannot be"
+            " reopened.",
+            "Cancel order #" + order.number,
+            AdminOrderState.change_status(status),
+            variant="outline",
+            test_id="move-to-" + status,
+        ),
+        rx.button(
+            rx.match(status, *MOVE_LABELS.items(), status),
+            on_click=AdminOrderState.change_status(status),
+            data_testid="move-to-" + status,
+        ),
+    )
+
+
 def _detail() -> rx.Component:
     order = AdminOrderState.admin_order
     return rx.vstack(
         rx.hstack(
-            rx.heading("#", order.number, size="6", data_testid="order-number"),
             status_badge(order.status),
-            rx.text("by ", order.customer, " · placed ", order.created_at, color=rx.color("gray", 10)),
+            rx.text("by ", order.customer, " · placed ", order.created_at, color=MUTED),
             align="center",
             spacing="3",
             wrap="wrap",
@@ -49,16 +75,7 @@ def _detail() -> rx.Component:
             AdminOrderState.next_statuses.length() > 0,
             rx.hstack(
                 rx.text("Move to:", size="2"),
-                rx.foreach(
-                    AdminOrderState.next_statuses,
-                    lambda status: rx.button(
-                        status,
-                        variant=rx.cond(status == "cancelled", "outline", "solid"),
-                        color_scheme=rx.cond(status == "cancelled", "red", "indigo"),
-                        on_click=AdminOrderState.change_status(status),
-                        data_testid="move-to-" + status,
-                    ),
-                ),
+                rx.foreach(AdminOrderState.next_statuses, lambda status: _move_button(order, status)),
                 align="center",
                 spacing="2",
             ),
@@ -74,12 +91,16 @@ def _detail() -> rx.Component:
 
 
 def order_page() -> rx.Component:
+    order = AdminOrderState.admin_order
     return admin_shell(
-        "Order",
+        "Orders",
+        rx.cond(order, "Order #" + order.number, "Order"),
         detail_or_missing(
             AdminOrderState.admin_order_missing,
             AdminOrderState.admin_order,
             _detail(),
-            not_found("Order not found", "There is no order with this number.", ("All orders", "/admin/orders")),
+            not_found(
+                "Order not found", "There is no order with this number.", ("All orders", "/admin/orders"), heading="h2"
+            ),
         ),
     )

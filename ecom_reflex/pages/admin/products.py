@@ -2,8 +2,8 @@
 
 import reflex as rx
 
-from ecom_reflex.components.admin import admin_list, admin_shell, admin_toolbar, filter_select
-from ecom_reflex.components.layout import field_error, form_error, form_field, not_found
+from ecom_reflex.components.admin import admin_list, admin_shell, admin_toolbar, confirmed_button, filter_select
+from ecom_reflex.components.layout import MUTED, field_error, form_error, form_field, not_found
 from ecom_reflex.components.listing import search_box
 from ecom_reflex.components.product_card import image_src
 from ecom_reflex.services.images import MAX_IMAGE_BYTES
@@ -15,14 +15,17 @@ UPLOAD_ID = "product_image"
 
 def _row(product: rx.Var[AdminProductRow]) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.image(src=image_src(product.image), width="40px")),
+        # Decorative: the product's name is in the next cell.
+        rx.table.cell(rx.image(src=image_src(product.image), alt="", width="40px")),
         rx.table.cell(rx.link(product.name, href="/admin/products/" + product.id.to_string(), weight="medium")),
         rx.table.cell(product.category_name),
         rx.table.cell(product.price),
         rx.table.cell(product.stock),
         rx.table.cell(
             rx.cond(
-                product.is_active, rx.badge("active", color_scheme="green"), rx.badge("hidden", color_scheme="gray")
+                product.is_active,
+                rx.badge("active", high_contrast=True, color_scheme="green"),
+                rx.badge("hidden", high_contrast=True, color_scheme="gray"),
             )
         ),
         rx.table.cell(
@@ -33,25 +36,15 @@ def _row(product: rx.Var[AdminProductRow]) -> rx.Component:
                     variant="soft",
                     on_click=AdminProductsState.set_product_active(product.id, ~product.is_active),
                 ),
-                rx.alert_dialog.root(
-                    rx.alert_dialog.trigger(rx.button("Delete", size="1", variant="soft", color_scheme="red")),
-                    rx.alert_dialog.content(
-                        rx.alert_dialog.title("Delete " + product.name + "?"),
-                        rx.alert_dialog.description(
-                            "This cannot be undone. Products that were ordered can only be deactivated."
-                        ),
-                        rx.hstack(
-                            rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                            rx.alert_dialog.action(
-                                rx.button(
-                                    "Delete", color_scheme="red", on_click=AdminProductsState.delete_product(product.id)
-                                )
-                            ),
-                            spacing="3",
-                            justify="end",
-                            margin_top="1em",
-                        ),
-                    ),
+                confirmed_button(
+                    "Delete",
+                    "Delete " + product.name + "?",
+                    "It is removed from the shop for good: this cannot be undone. Products that were ordered or"
+                    " are in someone's cart can only be deactivated.",
+                    "Delete",
+                    AdminProductsState.delete_product(product.id),
+                    size="1",
+                    variant="soft",
                 ),
                 spacing="2",
             )
@@ -63,6 +56,7 @@ def _row(product: rx.Var[AdminProductRow]) -> rx.Component:
 def products_page() -> rx.Component:
     state = AdminProductsState
     return admin_shell(
+        "Products",
         "Products",
         admin_toolbar(
             search_box(state.search_products, state.product_query, "Search name or description…"),
@@ -76,7 +70,11 @@ def products_page() -> rx.Component:
             rx.link(rx.button(rx.icon("plus", size=16), "New product"), href="/admin/products/new"),
         ),
         admin_list(
-            state, "products", ("", "Name", "Category", "Price", "Stock", "Status", ""), state.product_rows, _row
+            state,
+            "products",
+            ("Image", "Name", "Category", "Price", "Stock", "Status", "Actions"),
+            state.product_rows,
+            _row,
         ),
     )
 
@@ -88,28 +86,37 @@ def _image_field() -> rx.Component:
         rx.hstack(
             rx.image(
                 src=image_src(state.image),
+                alt="The product's current image",
                 width="120px",
                 height="120px",
                 border_radius="8px",
                 data_testid="image-preview",
             ),
             rx.vstack(
-                rx.upload(
-                    rx.vstack(
-                        rx.icon("image-up", size=20),
-                        rx.text("Drop a PNG, JPEG or WebP here, or click", size="2"),
-                        rx.text(f"at most {MAX_IMAGE_BYTES // (1024 * 1024)} MB", size="1"),
-                        rx.foreach(rx.selected_files(UPLOAD_ID), lambda name: rx.text(name, size="1", weight="bold")),
-                        align="center",
-                        spacing="1",
+                # A label around the drop zone names its file input (which Reflex renders without an id);
+                # a click on it opens the file dialog natively, so the zone's own click is off.
+                rx.el.label(
+                    rx.upload(
+                        rx.vstack(
+                            rx.icon("image-up", size=20, aria_hidden="true"),
+                            rx.text("Drop a PNG, JPEG or WebP here, or click", size="2"),
+                            rx.text(f"at most {MAX_IMAGE_BYTES // (1024 * 1024)} MB", size="1"),
+                            rx.foreach(
+                                rx.selected_files(UPLOAD_ID), lambda name: rx.text(name, size="1", weight="bold")
+                            ),
+                            align="center",
+                            spacing="1",
+                        ),
+                        id=UPLOAD_ID,
+                        accept={"image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"], "image/webp": [".webp"]},
+                        max_files=1,
+                        border=f"1px dashed {rx.color('gray', 7)}",
+                        padding="1em",
+                        border_radius="8px",
+                        cursor="pointer",
+                        no_click=True,
                     ),
-                    id=UPLOAD_ID,
-                    accept={"image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"], "image/webp": [".webp"]},
-                    max_files=1,
-                    border=f"1px dashed {rx.color('gray', 7)}",
-                    padding="1em",
-                    border_radius="8px",
-                    cursor="pointer",
+                    display="block",
                 ),
                 rx.hstack(
                     rx.button(
@@ -219,13 +226,32 @@ def _product_form() -> rx.Component:
 def product_form_page() -> rx.Component:
     state = AdminProductFormState
     return admin_shell(
-        "Product",
+        "Products",
+        # Named after the product being edited, once it has loaded.
+        rx.cond(
+            state.editing_id == 0,
+            "New product",
+            rx.cond(state.values["name"] != "", "Edit: " + state.values["name"], "Product"),
+        ),
         rx.cond(
             state.form_missing,
-            not_found("Product not found", "It may have been deleted.", ("All products", "/admin/products")),
+            not_found(
+                "Product not found", "It may have been deleted.", ("All products", "/admin/products"), heading="h2"
+            ),
             rx.vstack(
-                rx.text(
-                    rx.cond(state.editing_id == 0, "New product", "Editing product #" + state.editing_id.to_string())
+                rx.cond(
+                    state.editing_id != 0,
+                    rx.hstack(
+                        rx.text("Product #" + state.editing_id.to_string(), color=MUTED),
+                        rx.link(
+                            "View in store",
+                            rx.icon("external-link", size=14, aria_hidden="true"),
+                            href="/product/" + state.editing_id.to_string(),
+                            data_testid="view-in-store",
+                        ),
+                        spacing="3",
+                        align="center",
+                    ),
                 ),
                 _product_form(),
                 width="100%",

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from ecom_reflex.components.admin import admin_list, admin_shell
+from ecom_reflex.components.admin import admin_list, admin_shell, confirmed_button
 from ecom_reflex.components.listing import search_box
 from ecom_reflex.services.users import UserRow
 from ecom_reflex.state.admin.users import AdminUsersState
@@ -15,25 +15,57 @@ def _row(user: rx.Var[UserRow]) -> rx.Component:
         rx.table.cell(user.email),
         rx.table.cell(user.created_at),
         rx.table.cell(
-            rx.cond(user.is_active, rx.badge("active", color_scheme="green"), rx.badge("disabled", color_scheme="red"))
+            rx.cond(
+                user.is_active,
+                rx.badge("active", high_contrast=True, color_scheme="green"),
+                rx.badge("disabled", high_contrast=True, color_scheme="red"),
+            )
         ),
-        rx.table.cell(rx.cond(user.is_admin, rx.badge("admin", color_scheme="indigo"), "")),
+        rx.table.cell(rx.cond(user.is_admin, rx.badge("admin", high_contrast=True, color_scheme="indigo"), "")),
         rx.table.cell(
             rx.hstack(
-                rx.button(
-                    rx.cond(user.is_active, "Disable", "Enable"),
-                    size="1",
-                    variant="soft",
-                    color_scheme=rx.cond(user.is_active, "red", "green"),
-                    disabled=is_me,
-                    on_click=AdminUsersState.set_user_active(user.id, ~user.is_active),
+                rx.cond(
+                    user.is_active,
+                    confirmed_button(
+                        "Disable",
+                        "Disable " + user.username + "?",
+                        "They are logged out everywhere at once and cannot log in until an admin enables them"
+                        " again. Their orders stay as they are.",
+                        "Disable " + user.username,
+                        AdminUsersState.set_user_active(user.id, False),
+                        disabled=is_me,
+                        size="1",
+                        variant="soft",
+                    ),
+                    # Enabling takes nothing away: no question asked.
+                    rx.button(
+                        "Enable",
+                        size="1",
+                        variant="soft",
+                        color_scheme="green",
+                        disabled=is_me,
+                        on_click=AdminUsersState.set_user_active(user.id, True),
+                    ),
                 ),
-                rx.button(
+                confirmed_button(
                     rx.cond(user.is_admin, "Revoke admin", "Make admin"),
+                    rx.cond(
+                        user.is_admin,
+                        "Revoke " + user.username + "'s admin rights?",
+                        "Make " + user.username + " an admin?",
+                    ),
+                    rx.cond(
+                        user.is_admin,
+                        "They keep their account and orders but can no longer open the admin pages.",
+                        "They can then change products, prices and stock, move and cancel orders, and disable or"
+                        " promote other users.",
+                    ),
+                    rx.cond(user.is_admin, "Revoke admin rights", "Make admin"),
+                    AdminUsersState.set_user_admin(user.id, ~user.is_admin),
+                    danger=user.is_admin,
+                    disabled=is_me,
                     size="1",
                     variant="soft",
-                    disabled=is_me,
-                    on_click=AdminUsersState.set_user_admin(user.id, ~user.is_admin),
                 ),
                 spacing="2",
             )
@@ -46,6 +78,7 @@ def users_page() -> rx.Component:
     state = AdminUsersState
     return admin_shell(
         "Users",
+        "Users",
         search_box(state.search_users, state.user_query, "Username or e-mail…"),
-        admin_list(state, "users", ("User", "E-mail", "Joined", "Status", "Role", ""), state.user_rows, _row),
+        admin_list(state, "users", ("User", "E-mail", "Joined", "Status", "Role", "Actions"), state.user_rows, _row),
     )

@@ -1,0 +1,133 @@
+"""Every page, as each kind of visitor, on a desktop and a phone: axe-core finds no serious or critical
+violation, each page has one h1 and headings that do not skip a level, and nothing is wider than a
+390 px screen.
+
+axe-core 4.12 (bundled by axe-playwright-python) runs in the page itself, after its data has arrived.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Page, expect
+
+from e2e.fixtures import ShopServer
+from e2e.helpers import (
+    PASSWORD,
+    add_from_product_page,
+    fill_shipping,
+    from_own_address,
+    log_in,
+    query,
+    register,
+    unique_name,
+)
+
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+AXE = Axe()
+BLOCKING = ("serious", "critical")
+
+
+@dataclass(frozen=True)
+class Visitor:
+    username: str
+    password: str
+    order_id: int
+
+
+@pytest.fixture(scope="module")
+def shopper(browser: Browser, shop_server: ShopServer) -> Visitor:
+    """A shopper with one order and one product in the cart."""
+    context = browser.new_context(base_url=shop_server.url, **from_own_address())
+    page = context.new_page()
+    username = unique_name("a11y")
+    register(page, username)
+    add_from_product_page(page, shop_server.db_file, "Yoga Mat")
+    page.goto("/checkout")
+    fill_shipping(page)
+    page.get_by_test_id("place-order").click()
+    expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    add_from_product_page(page, shop_server.db_file, "Yoga Mat")
+    context.close()
+    (order_id,) = query(
+        shop_server.db_file, "SELECT o.id FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?", username
+    )[0]
+    return Visitor(username, PASSWORD, order_id)
+
+
+def pages_for(role: str, shop_server: ShopServer, shopper: Visitor) -> list[str]:
+    db = shop_server.db_file
+    product = query(db, "SELECT id FROM products WHERE is_active ORDER BY id LIMIT 1")[0][0]
+    category = query(db, "SELECT slug FROM categories ORDER BY id LIMIT 1")[0][0]
+    if role == "visitor":
+        return [
+            "/", f"/category/{category}", "/?q=lamp&sort=price_asc", f"/product/{product}", "/product/99999999",
+            "/cart", "/login", "/register", "/no-such-page", "/admin",
+        ]  # fmt: skip
+    if role == "shopper":
+        return ["/cart", "/checkout", "/orders", f"/orders/{shopper.order_id}", "/orders/99999999"]
+    return [
+        "/admin", "/admin/products", "/admin/products/new", f"/admin/products/{product}", "/admin/orders",
+        f"/admin/orders/{shopper.order_id}", "/admin/users",
+    ]  # fmt: skip
+
+
+def settle(page: Page) -> None:
+    """Until the page's data has arrived: no spinner, no skeleton, a heading in place."""
+    expect(page.locator("h1")).not_to_have_count(0)
+    expect(page.get_by_test_id("loading")).to_have_count(0)
+    expect(page.locator(".rt-Skeleton")).to_have_count(0)
+    # A toast fading in is checked at its final colours, not half-transparent.
+    page.wait_for_function("() => document.getAnimations().every(animation => animation.playState !== 'running')")
+
+
+def problems_on(page: Page, viewport: str) -> list[str]:
+    found = []
+    for violation in AXE.run(page).response["violations"]:
+        if violation["impact"] in BLOCKING:
+            targets = [" ".join(map(str, node["target"])) for node in violation["nodes"]][:3]
+            found.append(f"axe {violation['id']} ({violation['impact']}): {violation['help']} at {targets}")
+    levels = [
+        int(tag[1]) for tag in page.eval_on_selector_all("h1, h2, h3, h4, h5, h6", "els => els.map(e => e.tagName)")
+    ]
+    if levels.count(1) != 1:
+        found.append(f"{levels.count(1)} h1 elements (one expected)")
+    for before, after in itertools.pairwise(levels):
+        if after > before + 1:
+            found.append(f"heading h{after} follows h{before} (a level skipped)")
+    landmarks = page.evaluate("() => ['header', 'nav', 'main', 'footer'].filter(tag => !document.querySelector(tag))")
+    if landmarks:
+        found.append(f"no {', '.join(landmarks)} landmark")
+    if viewport == "phone":
+        width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        if width[0] > width[1]:
+            found.append(f"{width[0]} px wide on a {width[1]} px screen (horizontal scrolling)")
+    return found
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+@pytest.mark.parametrize("role", ["visitor", "shopper", "admin"])
+def test_every_page_is_accessible(browser: Browser, shop_server: ShopServer, shopper: Visitor, role, viewport):
+    context = browser.new_context(base_url=shop_server.url, viewport=VIEWPORTS[viewport], **from_own_address())
+    page = context.new_page()
+    if role != "visitor":
+        username, password = (
+            (shopper.username, shopper.password)
+            if role == "shopper"
+            else (shop_server.admin_username, shop_server.admin_password)
+        )
+        page.goto("/login")
+        log_in(page, username, password)
+        expect(page).not_to_have_url(re.compile(r"/login"))
+    report = {}
+    for path in pages_for(role, shop_server, shopper):
+        page.goto(path)
+        settle(page)
+        if found := problems_on(page, viewport):
+            report[path] = found
+    context.close()
+    assert not report, "\n".join(f"{path}:\n  " + "\n  ".join(found) for path, found in report.items())

@@ -1,0 +1,66 @@
+"""How the built frontend is answered over HTTP, around Reflex's own static mount.
+
+- A page URL is answered where it is: Reflex's build has both `cart.html` and a `cart/` folder,
+  and the static mount answered `/cart` with a 307 to `/cart/`. Every internal link paid that
+  round trip.
+- Hashed build assets (`/assets/<name>-<hash>.js`) never change under their name: browsers keep
+  them a year without asking again. Pages are revalidated on every visit (`no-cache`: the ETag
+  answers 304 when nothing changed), so a new deploy is seen at once.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HASHED_ASSET = re.compile(r"^/assets/[^/]+-[A-Za-z0-9_-]{8}\.(?:js|css|mjs)$")
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+
+@cache
+def static_dir() -> Path:
+    from reflex.utils import prerequisites
+    from reflex_base import constants
+
+    return (prerequisites.get_web_dir() / constants.Dirs.STATIC).resolve()
+
+
+def page_file(path: str) -> str | None:
+    """`/cart` -> `/cart.html` when the build has that page; None for anything else."""
+    if path == "/" or path.endswith("/") or "." in path.rsplit("/", 1)[-1] or ".." in path:
+        return None
+    candidate = f"{path}.html"
+    return candidate if (static_dir() / candidate.lstrip("/")).is_file() else None
+
+
+def serve_built_pages(asgi_app: ASGIApp) -> ASGIApp:
+    """An api_transformer: page URLs without the trailing-slash redirect, and cache headers."""
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return await asgi_app(scope, receive, send)
+        path = scope["path"]
+        cache_control = None
+        if HASHED_ASSET.match(path):
+            cache_control = IMMUTABLE
+        elif file := page_file(path):
+            scope = {**scope, "path": file, "raw_path": file.encode()}
+            cache_control = REVALIDATE
+        elif path == "/":
+            cache_control = REVALIDATE
+        if cache_control is None:
+            return await asgi_app(scope, receive, send)
+
+        async def send_with_cache_control(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] in (200, 304):
+                MutableHeaders(scope=message)["Cache-Control"] = cache_control
+            await send(message)
+
+        await asgi_app(scope, receive, send_with_cache_control)
+
+    return serve
