@@ -34,8 +34,8 @@ from bench.loadgen import AUTH_FORM, CART, CATALOG, CHECKOUT, REGISTER, SESSION,
 
 LOGIN = f"{AUTH_FORM}.ecom_reflex___state___auth____login_state"
 PASSWORD = "Journey-pass-1"
-SHIPPING = {"name": "Journey Shopper", "line1": "1 Queue St", "line2": "", "city": "Bench", "postal_code": "1000",
-            "country": "Testland"}  # fmt: skip
+SHIPPING = {"name": "Journey Shopper", "line1": "1 Queue St", "line2": "", "city": "Bench", "postal_code": "10115",
+            "country": "Germany"}  # fmt: skip
 STEPS = ("register", "login", "browse", "add_to_cart", "checkout")
 
 

@@ -172,8 +172,8 @@ class Shopper:
             until=lambda delta: bool(delta.get(SESSION, {}).get("username_rx_state_")),
         )
         await self.send("checkout", CHECKOUT, "open_checkout", route=router_data("/checkout"))
-        shipping = {"name": "Load Test", "line1": "1 Load St", "line2": "", "city": "Bench", "postal_code": "1000",
-                    "country": "Testland"}  # fmt: skip
+        shipping = {"name": "Load Test", "line1": "1 Load St", "line2": "", "city": "Bench", "postal_code": "10115",
+                    "country": "Germany"}  # fmt: skip
         # Wait for the answer itself (an emptied cart, or the form's error): a late update of an
         # earlier event (a toast of the registration) would otherwise pass for it on a busy machine.
         delta = await self.send("checkout", CHECKOUT, "place_order", {"form_data": shipping}, router_data("/checkout"),

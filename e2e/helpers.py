@@ -11,6 +11,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from ecom_reflex.services import addresses
+
 PASSWORD = "journey-pass-1"
 
 
@@ -77,16 +79,22 @@ def fill_shipping(
     page: Page,
     name: str = "Grace Hopper",
     address: str = "1 Navy Way",
-    postcode: str = "20001",
+    postcode: str = "22201",
     city: str = "Arlington",
     country: str = "United States",
+    region: str = "Virginia",
 ) -> None:
-    """The checkout's shipping address, as a shopper types it."""
+    """The checkout's shipping address, as a shopper types it (the e-mail is the account's, prefilled).
+    `region` is chosen from the country's list where it has one, typed otherwise ("" leaves it)."""
     page.get_by_label("Full name").fill(name)
     page.get_by_label("Address", exact=True).fill(address)
+    page.get_by_label("Country").select_option(label=country)
+    if region and addresses.regions(addresses.country_code(country) or ""):
+        page.locator("select#region").select_option(label=region)
+    elif region:
+        page.locator("input#region").fill(region)
     page.get_by_label("Postal code").fill(postcode)
     page.get_by_label("City").fill(city)
-    page.get_by_label("Country").fill(country)
 
 
 def cart_count(page: Page):

@@ -105,6 +105,11 @@ def test_admin_creates_a_product_ships_an_order_and_sees_the_revenue(
     assert order_cents == 2 * 5999 and expected_cents >= order_cents
     page.goto("/admin?days=7")
     expect(page.get_by_test_id("kpi-revenue")).to_have_text(f"${expected_cents // 100:,}.{expected_cents % 100:02d}")
+    # Every order of this test shop is from today: against the 7 days before, revenue is new.
+    expect(page.get_by_test_id("kpi-revenue-change")).to_have_text("new vs previous 7 days")
+    # Money axes read as money.
+    ticks = page.locator(".recharts-cartesian-axis-tick-value")
+    expect(ticks.filter(has_text=re.compile(r"^\$\d")).first).to_be_visible()
     # The pie colours each status with its badge's colour (one home: components/orders.py).
     sectors = page.locator(".recharts-pie-sector path")
     expect(sectors.first).to_be_visible()

@@ -8,7 +8,7 @@ import urllib.request
 
 from playwright.sync_api import Page, expect
 
-from e2e.helpers import PASSWORD, query, unique_name
+from e2e.helpers import PASSWORD, add_from_product_page, fill_shipping, query, register, unique_name
 
 
 def test_a_search_in_a_category_says_so_and_searches_everywhere_in_one_click(page: Page, shop_server):
@@ -176,3 +176,39 @@ def test_cart_buttons_are_big_enough_to_tap_on_a_phone(page: Page, shop_server):
         box = target.bounding_box()
         assert box["height"] >= 44, box
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_checkout_asks_for_contact_and_a_real_address_and_says_what_to_fix_at_the_top(page: Page, shop_server):
+    username = unique_name("addr")
+    register(page, username)
+    add_from_product_page(page, shop_server.db_file, "Yoga Mat")
+    page.goto("/checkout")
+    expect(page.get_by_label("E-mail")).to_have_value(f"{username}@example.com")  # from the account
+    fill_shipping(page, "Ada Lovelace", "1 Main St", "1000", "Springfield", "United States", region="")
+    page.get_by_label("Phone (optional)").fill("call me")
+    page.get_by_test_id("place-order").click()
+
+    # What to fix, at the top, with the focus on it; nothing ordered.
+    summary = page.get_by_test_id("error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("Please check 3 fields")
+    expect(summary).to_contain_text("State is required for United States.")
+    expect(summary).to_contain_text("United States ZIP codes look like 12345 or 12345-6789.")
+    expect(summary).to_contain_text("Phone")
+    expect(page.get_by_label("Postal code")).to_have_attribute("aria-invalid", "true")
+    assert query(
+        shop_server.db_file,
+        "SELECT count(*) FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?",
+        username,
+    ) == [(0,)]
+
+    # The state comes from the country's list; fixed, the order goes through with all of it.
+    page.get_by_label("State").select_option(label="Illinois")
+    page.get_by_label("Postal code").fill("62704")
+    page.get_by_label("Phone (optional)").fill("+1 217 555 0100")
+    page.get_by_test_id("place-order").click()
+    expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    for shown in ("Illinois", "United States", f"{username}@example.com", "+1 217 555 0100"):
+        expect(page.get_by_text(shown, exact=True)).to_be_visible()
+    # Times in the reader's own zone, the exact instant kept in the <time> element.
+    expect(page.locator("time").first).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))

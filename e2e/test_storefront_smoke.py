@@ -81,3 +81,11 @@ def test_health_and_metrics_on_the_same_port(page: Page, shop_server):
     assert page.request.get("/metrics", headers={"Authorization": "Bearer wrong-token-guess"}).status == 401
     metrics = page.request.get("/metrics", headers={"Authorization": f"Bearer {shop_server.metrics_token}"})
     assert metrics.status == 200 and "python_info" in metrics.text()
+
+
+def test_the_server_output_has_no_misleading_advice(shop_server):
+    """What `make run` shows a newcomer (the e2e shop is started the same way)."""
+    output = (ARTIFACTS / "server.log").read_text()
+    assert "App running at" in output or "shop started" in output
+    for misleading in ("uv run reflex run", "reflex db makemigrations", "of Node.js is out of date"):
+        assert misleading not in output

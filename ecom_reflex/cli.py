@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +102,42 @@ def serve_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+# What Reflex prints that is wrong or beside the point for this shop (`make run` is the newcomer's
+# first sight of it): its "next step" advice (the next step is already running), a schema check
+# that compares Reflex's own view of the models with a database Alembic manages (the search
+# index and its triggers are deliberately outside the models), and Node's version, which the
+# bun-built frontend does not depend on enough to warrant a warning on every start.
+REFLEX_NOISE = (
+    re.compile(r"^Success: Initialized \S+\. Run `.*` to start the app\.$"),
+    re.compile(r"^Detected database schema changes\. Run reflex db makemigrations"),
+    re.compile(r"^Warning: Your version \([\d.]+\) of Node\.js is out of date\."),
+)
+
+
+def shown_reflex_line(line: str) -> str | None:
+    """A line of Reflex's output as the shop shows it: unchanged, or None when it is noise."""
+    return None if any(pattern.search(line) for pattern in REFLEX_NOISE) else line
+
+
+def run_reflex(command: list[str], env: dict[str, str]) -> int:
+    """Runs the reflex CLI with its noise left out; Ctrl-C and SIGTERM reach it; its exit code."""
+    # Wide enough that Reflex's console does not wrap a line (and a filter miss half of it).
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env={**env, "COLUMNS": "500"}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, bufsize=1,
+    )  # fmt: skip
+
+    def forward(signum: int, _frame) -> None:
+        process.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
+    for line in process.stdout:
+        if (shown := shown_reflex_line(line.rstrip("\n"))) is not None:
+            print(shown, flush=True)
+    return process.wait()
+
+
 def build_frontend(settings: Settings) -> None:
     """What `reflex run --env prod --single-port` does before it serves, on its own: Reflex's export
     of the frontend (compile, then bun's production build into .web/build/client), for PORT.
@@ -110,9 +148,8 @@ def build_frontend(settings: Settings) -> None:
     env = reflex_environment()
     env["REFLEX_FRONTEND_PORT"] = env["REFLEX_BACKEND_PORT"] = str(settings.port)
     command = [sys.executable, "-m", "reflex", "export", "--frontend-only", "--no-zip", "--env", "prod"]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=False)
-    if result.returncode != 0:
-        sys.exit(f"build-frontend: the frontend build failed (exit {result.returncode})")
+    if (code := run_reflex(command, env)) != 0:
+        sys.exit(f"build-frontend: the frontend build failed (exit {code})")
     FRONTEND_STAMP.write_text(json.dumps({"port": settings.port}), encoding="utf-8")
     print(f"frontend: built for port {settings.port} in {FRONTEND_STAMP.parent / 'client'}", flush=True)
 
@@ -141,7 +178,7 @@ def serve(settings: Settings, prebuilt: bool = False) -> None:
     # What the server writes (logs, uploads, the database) is for its own user only.
     os.umask(0o077)
     if not prebuilt:
-        os.execve(sys.executable, serve_command(settings), serve_environment(settings))
+        sys.exit(run_reflex(serve_command(settings), serve_environment(settings)))
     _serve_built_frontend(settings)
 
 

@@ -142,6 +142,9 @@ class Order(SQLModel, table=True):
     shipping_city: str = Field(max_length=100, nullable=False)
     shipping_postal_code: str = Field(max_length=20, nullable=False)
     shipping_country: str = Field(max_length=60, nullable=False)
+    shipping_region: str = Field(default="", max_length=100, nullable=False)
+    shipping_email: str = Field(default="", max_length=254, nullable=False)
+    shipping_phone: str = Field(default="", max_length=32, nullable=False)
     # One order per checkout attempt, however often it is submitted.
     idempotency_key: str | None = Field(default=None, max_length=64, unique=True)
     created_at: datetime = _timestamp(index=True)

@@ -155,3 +155,23 @@ def test_exported_cells_a_spreadsheet_would_run_are_text(session, typed):
     assert read_csv(analytics.products_csv(session))[0]["name"] == "'" + typed
     # Numbers stay numbers, and ordinary text stays as typed.
     assert exported["total"] == "1.00" and exported["customer"] == "sheet"
+
+
+def test_each_kpi_is_compared_with_the_period_before(shop):
+    this = analytics.kpis(shop, 7, now=NOW)
+    before = analytics.kpis(shop, 7, now=NOW, periods_back=1)
+    # The two periods do not overlap and together make the last 14 days.
+    both = analytics.kpis(shop, 14, now=NOW)
+    assert this.order_count + before.order_count == both.order_count
+    assert this.revenue_cents + before.revenue_cents == both.revenue_cents
+    changes = analytics.kpi_changes(this, before)
+    assert set(changes) == set(analytics.Kpis.__dataclass_fields__)
+
+
+@pytest.mark.parametrize(
+    ("current", "previous", "text", "direction"),
+    [(120, 100, "+20%", "up"), (50, 100, "-50%", "down"), (7, 7, "no change", "flat"), (3, 0, "new", "up"),
+     (1001, 1000, "±0%", "up"), (0, 4, "-100%", "down")],
+)  # fmt: skip
+def test_a_change_is_said_in_words(current, previous, text, direction):
+    assert analytics.change(current, previous) == analytics.Change(text, direction)

@@ -44,3 +44,16 @@ def test_setup_with_admin_password_prints_no_secret(tmp_path):
     result = run_setup(tmp_path / "shop.db", ADMIN_PASSWORD="a-chosen-password")
     assert "a-chosen-password" not in result.stdout + result.stderr
     assert "with the password from ADMIN_PASSWORD" in result.stdout
+
+
+def test_reflex_noise_is_left_out_of_what_make_run_prints():
+    from ecom_reflex.cli import shown_reflex_line
+
+    noise = [
+        "Success: Initialized ecom_reflex. Run `uv run reflex run` to start the app.",
+        "Detected database schema changes. Run reflex db makemigrations to generate migration scripts.",
+        "Warning: Your version (20.20.2) of Node.js is out of date. Upgrade to 22.22.0 or higher.",
+    ]
+    assert [shown_reflex_line(line) for line in noise] == [None, None, None]
+    kept = ["App running at: http://127.0.0.1:8000/", '{"level": "ERROR", "message": "Detected"}', "Compiling: 100%"]
+    assert [shown_reflex_line(line) for line in kept] == kept

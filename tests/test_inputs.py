@@ -91,7 +91,8 @@ def test_an_over_long_field_is_refused_with_a_message_never_stored_cut():
     from ecom_reflex.state.checkout import CheckoutState
 
     state = _state(CheckoutState)
-    form = {"name": "N" * 150, "line1": "1 Long St", "city": "C", "postal_code": "1000", "country": "X" * 70}
+    form = {"email": "a@example.com", "name": "N" * 150, "line1": "1 Long St", "city": "C", "postal_code": "1000",
+            "country": "X" * 70}  # fmt: skip
     _run(CheckoutState.event_handlers["place_order"].fn, state, form)
     assert state.errors == {"name": "Full name must be at most 120 characters.",
                             "country": "Country must be at most 60 characters."}  # fmt: skip

@@ -23,6 +23,12 @@ def count_of(count: rx.Var[int], noun: str) -> rx.Var[str]:
     return count.to_string() + " " + rx.cond(count == 1, noun.removesuffix("s"), noun)
 
 
+def local_time(iso: rx.Var[str], **props) -> rx.Component:
+    """A moment (ISO 8601, UTC) in the reader's own time zone and words: "1 Dec 2026, 22:30", in a
+    <time> element that keeps the exact instant."""
+    return rx.moment(iso, format="D MMM YYYY, HH:mm", interval=0, **props)
+
+
 def page_title(*text, size: str = "7", **props) -> rx.Component:
     """The page's one h1."""
     return rx.heading(*text, as_="h1", size=size, **props)
@@ -301,15 +307,95 @@ def form_error(message: rx.Var[str], *actions: rx.Component, testid: str = "form
 def field_error(errors: rx.Var[dict[str, str]], name: str) -> rx.Component:
     return rx.cond(
         errors.contains(name),
-        rx.text(errors[name], color=rx.color("red", 11), size="2", data_testid=f"error-{name}"),
+        rx.text(errors[name], color=rx.color("red", 11), size="2", id=f"error-{name}", data_testid=f"error-{name}"),
     )
+
+
+def _invalid(errors: rx.Var[dict[str, str]], name: str) -> dict:
+    """An input's link to its message: read out with it (aria-describedby) and marked invalid."""
+    return {"aria_invalid": rx.cond(errors.contains(name), "true", "false"), "aria_describedby": f"error-{name}"}
 
 
 def form_field(label: str, name: str, errors: rx.Var[dict[str, str]], **input_props) -> rx.Component:
     return rx.vstack(
         rx.el.label(rx.text(label, size="2", weight="medium"), html_for=name),
-        rx.input(id=name, name=name, width="100%", size="3", **input_props),
+        rx.input(id=name, name=name, width="100%", size="3", **_invalid(errors, name), **input_props),
         field_error(errors, name),
         spacing="1",
         width="100%",
+    )
+
+
+def select_field(
+    label: str | rx.Var[str],
+    name: str,
+    errors: rx.Var[dict[str, str]],
+    options: rx.Var[list],
+    placeholder: str,
+    **select_props,
+) -> rx.Component:
+    """A native select (autofill and phone pickers know it): `options` are values, or (value, text) pairs."""
+
+    def option(item: rx.Var) -> rx.Component:
+        if isinstance(item, rx.vars.ArrayVar):
+            return rx.el.option(item[1], value=item[0])
+        return rx.el.option(item, value=item)
+
+    return rx.vstack(
+        rx.el.label(rx.text(label, size="2", weight="medium"), html_for=name),
+        rx.el.select(
+            rx.el.option(placeholder, value=""),
+            rx.foreach(options, option),
+            id=name,
+            name=name,
+            width="100%",
+            height="var(--space-7)",
+            padding_x="var(--space-2)",
+            border_radius="var(--radius-2)",
+            border=f"1px solid {rx.color('gray', 7)}",
+            background=rx.color("gray", 1),
+            color=rx.color("gray", 12),
+            font_size="var(--font-size-3)",
+            **_invalid(errors, name),
+            **select_props,
+        ),
+        field_error(errors, name),
+        spacing="1",
+        width="100%",
+    )
+
+
+def error_summary(errors: rx.Var[dict[str, str]], labels: dict[str, str], summary_id: str) -> rx.Component:
+    """What to fix, at the top of a form, each a link to its field. Always in the page (empty when all
+    is well), so the focus can move to it the moment a submit is refused."""
+    return rx.box(
+        rx.cond(
+            errors.length() > 0,
+            rx.callout.root(
+                rx.callout.icon(rx.icon("triangle-alert")),
+                rx.box(
+                    rx.text("Please check ", count_of(errors.length(), "fields"), ":", weight="bold", size="2"),
+                    rx.el.ul(
+                        *[
+                            rx.cond(
+                                errors.contains(name),
+                                rx.el.li(
+                                    rx.link(label + ": " + errors[name], href=f"#{name}", color="inherit", size="2")
+                                ),
+                            )
+                            for name, label in labels.items()
+                        ],
+                        margin="0.25em 0 0 1.25em",
+                    ),
+                ),
+                color_scheme="red",
+                role="alert",
+                width="100%",
+            ),
+        ),
+        id=summary_id,
+        tab_index=-1,
+        outline="none",
+        width="100%",
+        data_testid="error-summary",
     )

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import MUTED, section_title
+from ecom_reflex.components.layout import MUTED, local_time, section_title
 from ecom_reflex.components.listing import data_table
 from ecom_reflex.services.orders import OrderDetail, OrderLine, StatusStep
 
@@ -25,7 +25,7 @@ def order_row(order: rx.Var, href_prefix: str, test_id: str, *extra_cells: rx.Va
     return rx.table.row(
         rx.table.cell(rx.link("#" + order.number, href=href_prefix + order.id.to_string(), weight="bold")),
         *[rx.table.cell(cell) for cell in extra_cells],
-        rx.table.cell(order.created_at),
+        rx.table.cell(local_time(order.created_at)),
         rx.table.cell(order.item_count),
         rx.table.cell(order.total),
         rx.table.cell(status_badge(order.status)),
@@ -54,7 +54,7 @@ def _history_step(step: rx.Var[StatusStep]) -> rx.Component:
             weight="medium",
             size="2",
         ),
-        rx.text(step.at, size="2", color=MUTED),
+        rx.text(local_time(step.at), size="2", color=MUTED),
         rx.cond(step.by != "", rx.text("by ", step.by, size="2", color=MUTED)),
         spacing="2",
         align="center",

@@ -6,6 +6,7 @@ from ecom_reflex.components.layout import (
     MUTED,
     centered_message,
     detail_or_missing,
+    local_time,
     not_found,
     page_shell,
     page_title,
@@ -65,7 +66,7 @@ def _order_detail() -> rx.Component:
             align="center",
             spacing="4",
         ),
-        rx.text("Placed ", order.created_at, color=MUTED),
+        rx.text("Placed ", local_time(order.created_at), color=MUTED),
         order_lines_table(order),
         rx.hstack(
             rx.spacer(),

@@ -58,20 +58,24 @@ def period_start(days: int, now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(days=days)
 
 
-def _counted(since: datetime) -> list:
-    return [Order.created_at >= since, Order.status != OrderStatus.CANCELLED.value]
+def _counted(since: datetime, until: datetime | None = None) -> list:
+    conditions = [Order.created_at >= since, Order.status != OrderStatus.CANCELLED.value]
+    return conditions if until is None else [*conditions, Order.created_at < until]
 
 
-def kpis(session: Session, days: int, now: datetime | None = None) -> Kpis:
-    since = period_start(days, now)
+def kpis(session: Session, days: int, now: datetime | None = None, *, periods_back: int = 0) -> Kpis:
+    """The KPIs of the last `days` days, or (periods_back=1) of the `days` days before those."""
+    end = period_start(days * periods_back, now) if periods_back else None
+    since = period_start(days * (periods_back + 1), now)
     revenue, orders, customers = session.exec(
         select(
             func.coalesce(func.sum(Order.total_cents), 0),
             func.count(Order.id),
             func.count(func.distinct(Order.user_id)),
-        ).where(*_counted(since))
+        ).where(*_counted(since, end))
     ).one()
-    registrations = session.exec(select(func.count(User.id)).where(User.created_at >= since)).one()
+    joined = [User.created_at >= since] + ([User.created_at < end] if end is not None else [])
+    registrations = session.exec(select(func.count(User.id)).where(*joined)).one()
     return Kpis(
         revenue_cents=int(revenue),
         order_count=int(orders),
@@ -79,6 +83,30 @@ def kpis(session: Session, days: int, now: datetime | None = None) -> Kpis:
         customers=int(customers),
         new_registrations=int(registrations),
     )
+
+
+@dataclass(frozen=True)
+class Change:
+    """A KPI against the period before: its words ("+12%", "new", "no change") and direction."""
+
+    text: str
+    direction: str  # "up", "down" or "flat"
+
+
+def change(current: int, previous: int) -> Change:
+    if current == previous:
+        return Change("no change", "flat")
+    if previous == 0:
+        return Change("new", "up")
+    percent = round((current - previous) * 100 / previous)
+    if percent == 0:
+        return Change("±0%", "up" if current > previous else "down")
+    return Change(f"{percent:+d}%", "up" if percent > 0 else "down")
+
+
+def kpi_changes(current: Kpis, previous: Kpis) -> dict[str, Change]:
+    """Each KPI's change against the previous period of the same length."""
+    return {name: change(getattr(current, name), getattr(previous, name)) for name in Kpis.__dataclass_fields__}
 
 
 def daily(session: Session, days: int, now: datetime | None = None) -> list[DailyFigures]:

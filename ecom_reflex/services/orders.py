@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -21,7 +22,7 @@ from ecom_reflex import faults
 from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatus, OrderStatusChange, Product, User, utcnow
 from ecom_reflex.money import format_cents
 from ecom_reflex.observability.tracing import span
-from ecom_reflex.services import cart
+from ecom_reflex.services import addresses, cart
 from ecom_reflex.services.errors import ChangedSinceSeen, FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.listing import clamp_page, search_text, text_match
 
@@ -38,14 +39,18 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.CANCELLED: frozenset(),
 }
 
-# Field: (label, required, max length). Lengths match the Order columns.
+# Field: (label, required, max length), in the form's order (the error summary's too). Lengths match
+# the Order columns. The region is required only where the country has a list (services/addresses.py).
 SHIPPING_FIELDS: dict[str, tuple[str, bool, int]] = {
+    "email": ("E-mail", True, 254),
+    "phone": ("Phone", False, 32),
     "name": ("Full name", True, 120),
     "line1": ("Address", True, 200),
     "line2": ("Address line 2", False, 200),
-    "city": ("City", True, 100),
-    "postal_code": ("Postal code", True, 20),
     "country": ("Country", True, 60),
+    "region": ("State, province or region", False, 100),
+    "postal_code": ("Postal code", True, 20),
+    "city": ("City", True, 100),
 }
 
 
@@ -56,7 +61,11 @@ class ShippingAddress:
     line2: str
     city: str
     postal_code: str
+    # The country's ISO 3166 name.
     country: str
+    email: str = ""
+    phone: str = ""
+    region: str = ""
 
 
 class EmptyCart(ServiceError):
@@ -88,10 +97,29 @@ def validate_shipping(form: dict[str, str]) -> ShippingAddress:
         elif len(value) > max_length:
             errors[field] = f"{label} must be at most {max_length} characters."
         values[field] = value
-    if not errors.get("postal_code") and not all(c.isalnum() or c in " -" for c in values["postal_code"]):
-        errors["postal_code"] = "Use letters, digits, spaces or '-'."
+    code = addresses.country_code(values["country"])
+    if code is None and "country" not in errors:
+        errors["country"] = "Choose a country from the list."
+    elif code is not None:
+        values["country"] = addresses.country_name(code)
+        if "region" not in errors:
+            values["region"], problem = addresses.region_problem(code, values["region"])
+            if problem:
+                errors["region"] = problem
+    if "postal_code" not in errors:
+        values["postal_code"], problem = addresses.postcode_problem(code, values["postal_code"])
+        if problem:
+            errors["postal_code"] = problem
+    if "email" not in errors:
+        try:
+            values["email"] = validate_email(values["email"], check_deliverability=False).normalized
+        except EmailNotValidError:
+            errors["email"] = "Enter a valid e-mail address, such as ada@example.com."
+    if "phone" not in errors and (problem := addresses.phone_problem(values["phone"])):
+        errors["phone"] = problem
     if errors:
-        raise FieldErrors(errors)
+        # In the form's order: the summary at the top lists them as the fields come.
+        raise FieldErrors({field: errors[field] for field in SHIPPING_FIELDS if field in errors})
     return ShippingAddress(**values)
 
 
@@ -193,6 +221,9 @@ def _create_order(
         shipping_city=address.city,
         shipping_postal_code=address.postal_code,
         shipping_country=address.country,
+        shipping_region=address.region,
+        shipping_email=address.email,
+        shipping_phone=address.phone,
         idempotency_key=idempotency_key,
         created_at=now,
         updated_at=now,
@@ -272,7 +303,8 @@ class OrderDetail:
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    """ISO 8601 in UTC: the page shows it in the reader's own time zone (components/layout.local_time)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def list_orders_for_user(session: Session, user_id: int, page: int = 1) -> OrderPage:
@@ -323,7 +355,10 @@ def order_detail(session: Session, order_id: int, *, user_id: int | None = None)
         order.shipping_line1,
         order.shipping_line2,
         f"{order.shipping_postal_code} {order.shipping_city}",
+        order.shipping_region,
         order.shipping_country,
+        order.shipping_email,
+        order.shipping_phone,
     ]
     return OrderDetail(
         id=order.id,

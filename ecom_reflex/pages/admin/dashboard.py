@@ -9,25 +9,50 @@ from ecom_reflex.services.analytics import PERIODS
 from ecom_reflex.services.catalog import LOW_STOCK_THRESHOLD
 from ecom_reflex.state.admin.dashboard import AdminAnalyticsState
 
+# Dollars on the money axes: "$1,200", not "1200" (Reflex emits the string as a JS function).
+DOLLARS = "(value) => '$' + Number(value).toLocaleString('en-US')"
 
-def kpi(label: str, value: rx.Var, test_id: str) -> rx.Component:
+
+def kpi(label: str, value: rx.Var, name: str, test_id: str) -> rx.Component:
+    state = AdminAnalyticsState
+    direction = state.kpi_direction[name]
     return rx.card(
         rx.vstack(
             rx.text(label, size="2", color=MUTED),
             rx.text(value, size="7", weight="bold", data_testid=test_id),
+            rx.hstack(
+                rx.match(
+                    direction,
+                    ("up", rx.icon("trending-up", size=14, aria_hidden="true")),
+                    ("down", rx.icon("trending-down", size=14, aria_hidden="true")),
+                    rx.icon("minus", size=14, aria_hidden="true"),
+                ),
+                rx.text(
+                    state.kpi_change[name],
+                    " vs previous ",
+                    state.period.to_string(),
+                    " days",
+                    size="1",
+                    data_testid=test_id + "-change",
+                ),
+                spacing="1",
+                align="center",
+                color=rx.match(direction, ("up", rx.color("green", 11)), ("down", rx.color("red", 11)), MUTED),
+            ),
             spacing="1",
         ),
         width="100%",
     )
 
 
-def _chart_card(title: str, chart: rx.Component) -> rx.Component:
+def _chart_card(title: str, chart: rx.Component, height: int) -> rx.Component:
+    """A chart, or "No orders" in a box of the chart's own height: nothing moves when data arrives."""
     return rx.card(
         section_title(title, size="3", margin_bottom="0.75em"),
         rx.cond(
             AdminAnalyticsState.period_orders > 0,
             chart,
-            rx.center(rx.text("No orders in this period.", color=MUTED), height="200px"),
+            rx.center(rx.text("No orders in this period.", color=MUTED), height=f"{height}px"),
         ),
         width="100%",
     )
@@ -57,11 +82,11 @@ def dashboard_page() -> rx.Component:
             width="100%",
         ),
         rx.grid(
-            kpi("Revenue", state.revenue, "kpi-revenue"),
-            kpi("Orders", state.order_count, "kpi-orders"),
-            kpi("Average order", state.average_order, "kpi-average"),
-            kpi("Customers", state.customers, "kpi-customers"),
-            kpi("New registrations", state.new_registrations, "kpi-registrations"),
+            kpi("Revenue", state.revenue, "revenue_cents", "kpi-revenue"),
+            kpi("Orders", state.order_count, "order_count", "kpi-orders"),
+            kpi("Average order", state.average_order, "average_order_cents", "kpi-average"),
+            kpi("Customers", state.customers, "customers", "kpi-customers"),
+            kpi("New registrations", state.new_registrations, "new_registrations", "kpi-registrations"),
             columns=rx.breakpoints(initial="2", md="5"),
             spacing="3",
             width="100%",
@@ -76,7 +101,7 @@ def dashboard_page() -> rx.Component:
                     data_key="orders", name="Orders", stroke="#f59e0b", y_axis_id="right", is_animation_active=False
                 ),
                 rx.recharts.x_axis(data_key="day"),
-                rx.recharts.y_axis(y_axis_id="left"),
+                rx.recharts.y_axis(y_axis_id="left", tick_formatter=DOLLARS, width=70),
                 rx.recharts.y_axis(y_axis_id="right", orientation="right", allow_decimals=False),
                 rx.recharts.graphing_tooltip(),
                 rx.recharts.legend(),
@@ -84,13 +109,14 @@ def dashboard_page() -> rx.Component:
                 height=280,
                 width="100%",
             ),
+            280,
         ),
         rx.grid(
             _chart_card(
                 "Top 10 products by revenue",
                 rx.recharts.bar_chart(
                     rx.recharts.bar(data_key="revenue", name="Revenue ($)", fill="#10b981", is_animation_active=False),
-                    rx.recharts.x_axis(type_="number"),
+                    rx.recharts.x_axis(type_="number", tick_formatter=DOLLARS),
                     rx.recharts.y_axis(data_key="name", type_="category", width=160),
                     rx.recharts.graphing_tooltip(),
                     data=state.top_chart,
@@ -98,6 +124,7 @@ def dashboard_page() -> rx.Component:
                     height=320,
                     width="100%",
                 ),
+                320,
             ),
             _chart_card(
                 "Orders by status",
@@ -117,6 +144,7 @@ def dashboard_page() -> rx.Component:
                     height=320,
                     width="100%",
                 ),
+                320,
             ),
             columns=rx.breakpoints(initial="1", md="2"),
             spacing="4",

@@ -3,7 +3,7 @@
 import reflex as rx
 
 from ecom_reflex.components.admin import admin_list, admin_shell, admin_toolbar, confirmed_button, filter_select
-from ecom_reflex.components.layout import MUTED, detail_or_missing, not_found
+from ecom_reflex.components.layout import MUTED, detail_or_missing, local_time, not_found
 from ecom_reflex.components.listing import search_box
 from ecom_reflex.components.orders import order_lines_table, order_row, shipping_and_history, status_badge
 from ecom_reflex.services.orders import AdminOrderRow
@@ -66,7 +66,7 @@ def _detail() -> rx.Component:
     return rx.vstack(
         rx.hstack(
             status_badge(order.status),
-            rx.text("by ", order.customer, " · placed ", order.created_at, color=MUTED),
+            rx.text("by ", order.customer, " · placed ", local_time(order.created_at), color=MUTED),
             align="center",
             spacing="3",
             wrap="wrap",

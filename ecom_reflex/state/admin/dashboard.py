@@ -21,6 +21,9 @@ class AdminAnalyticsState(AdminState):
     average_order: str = "$0.00"
     customers: int = 0
     new_registrations: int = 0
+    # Each KPI against the period before it ("+12%", "new", "no change") and "up" / "down" / "flat".
+    kpi_change: dict[str, str] = {}
+    kpi_direction: dict[str, str] = {}
     daily_chart: list[dict[str, str | float | int]] = []
     top_chart: list[dict[str, str | float | int]] = []
     # The statuses with orders in the period, in workflow order (the page colours them).
@@ -39,6 +42,7 @@ class AdminAnalyticsState(AdminState):
         self.period = days if days in analytics.PERIODS else 30
         with session_scope() as session:
             kpis = analytics.kpis(session, self.period)
+            before = analytics.kpis(session, self.period, periods_back=1)
             daily = analytics.daily(session, self.period)
             top = analytics.top_products(session, self.period)
             statuses = analytics.orders_by_status(session, self.period)
@@ -48,6 +52,9 @@ class AdminAnalyticsState(AdminState):
         self.average_order = format_cents(kpis.average_order_cents)
         self.customers = kpis.customers
         self.new_registrations = kpis.new_registrations
+        changes = analytics.kpi_changes(kpis, before)
+        self.kpi_change = {name: c.text for name, c in changes.items()}
+        self.kpi_direction = {name: c.direction for name, c in changes.items()}
         self.daily_chart = [{"day": d.day[5:], "revenue": d.revenue_cents / 100, "orders": d.orders} for d in daily]
         self.top_chart = [{"name": p.name, "revenue": p.revenue_cents / 100, "quantity": p.quantity} for p in top]
         self.status_chart = [{"status": status, "orders": count} for status, count in statuses.items() if count]
