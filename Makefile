@@ -6,13 +6,15 @@ PY := $(VENV)/bin/python
 TOOLS := .tools
 BUN_VERSION := 1.4.5
 BUN := $(TOOLS)/node_modules/.bin/bun
+LIGHTHOUSE_VERSION := 12.8.2
+LIGHTHOUSE := $(TOOLS)/node_modules/.bin/lighthouse
 CHROMIUM := /usr/bin/chromium
 PROMETHEUS := /usr/bin/prometheus
 INITDB := /usr/lib/postgresql/15/bin/initdb
 REDIS := /usr/bin/redis-server
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test lint deps test-deps bun system-packages unit e2e traffic stack-check bench clean
+.PHONY: run test lint deps test-deps bun system-packages unit e2e traffic stack-check bench audit clean
 
 run: deps bun ## Set up, migrate, seed and serve the shop (http://127.0.0.1:8000 by default)
 	$(PY) -m ecom_reflex.cli setup
@@ -70,6 +72,13 @@ stack-check: deps ## Check a running compose stack: Grafana datasources, dashboa
 
 bench: test-deps bun ## Benchmarks (not part of make test): results in bench/results/, tables printed
 	$(PY) -m bench.run
+
+# Lighthouse 12 (13 needs Node 22; Debian's is 20), from npm; Debian's Chromium.
+audit: test-deps bun system-packages $(LIGHTHOUSE) ## Lighthouse on the storefront and admin, mobile and desktop (not part of make test): table in README
+	$(PY) -m bench.audit
+
+$(LIGHTHOUSE):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --silent lighthouse@$(LIGHTHOUSE_VERSION)
 
 clean: ## Remove built frontend, tools and virtualenv (keeps data/)
 	rm -rf $(VENV) $(TOOLS) .web artifacts

@@ -19,6 +19,7 @@ from e2e.fixtures import ShopServer
 from e2e.helpers import (
     PASSWORD,
     add_from_product_page,
+    execute,
     fill_shipping,
     from_own_address,
     log_in,
@@ -53,6 +54,12 @@ def shopper(browser: Browser, shop_server: ShopServer) -> Visitor:
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
     add_from_product_page(page, shop_server.db_file, "Yoga Mat")
     context.close()
+    # A disabled account too, so the users page shows its Enable button.
+    make_disabled = browser.new_context(base_url=shop_server.url, **from_own_address())
+    disabled = unique_name("a11y_off")
+    register(make_disabled.new_page(), disabled)
+    make_disabled.close()
+    execute(shop_server.db_file, "UPDATE users SET is_active = 0 WHERE username = ?", disabled)
     (order_id,) = query(
         shop_server.db_file, "SELECT o.id FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?", username
     )[0]

@@ -212,3 +212,22 @@ def test_checkout_asks_for_contact_and_a_real_address_and_says_what_to_fix_at_th
         expect(page.get_by_text(shown, exact=True)).to_be_visible()
     # Times in the reader's own zone, the exact instant kept in the <time> element.
     expect(page.locator("time").first).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))
+
+
+def test_an_unknown_product_or_category_says_so_and_answers_404(page: Page, shop_server):
+    for path, title in (
+        ("/product/99999999", "Product not found"),
+        ("/product/not-a-number", "Product not found"),
+        ("/category/no-such-thing", "Category not found"),
+    ):
+        response = page.goto(path)
+        assert response.status == 404, path
+        expect(page.get_by_test_id("not-found")).to_be_visible()
+        expect(page.get_by_role("heading", level=1)).to_have_text(title)
+    (product_id, slug) = query(
+        shop_server.db_file,
+        "SELECT p.id, c.slug FROM products p JOIN categories c ON c.id = p.category_id WHERE p.is_active LIMIT 1",
+    )[0]
+    assert page.goto(f"/product/{product_id}").status == 200
+    assert page.goto(f"/category/{slug}?q=a").status == 200
+    expect(page.get_by_test_id("not-found")).to_have_count(0)

@@ -3,6 +3,8 @@
 - A page URL is answered where it is: Reflex's build has both `cart.html` and a `cart/` folder,
   and the static mount answered `/cart` with a 307 to `/cart/`. Every internal link paid that
   round trip.
+- A product or category page for something that does not exist says so (the page does) and
+  answers 404, so search engines and link checkers see it too.
 - Hashed build assets (`/assets/<name>-<hash>.js`) never change under their name: browsers keep
   them a year without asking again. Pages are revalidated on every visit (`no-cache`: the ETag
   answers 304 when nothing changed), so a new deploy is seen at once.
@@ -14,9 +16,16 @@ import re
 from functools import cache
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ecom_reflex.db import session_scope
+from ecom_reflex.offload import run_db
+from ecom_reflex.services.catalog import storefront_page_exists
+
+# Storefront pages named by a key: the page exists only if the key names something on sale.
+KEYED_PAGE = re.compile(r"^/(?P<kind>product|category)/(?P<key>[^/.]{1,80})/?$")
 HASHED_ASSET = re.compile(r"^/assets/[^/]+-[A-Za-z0-9_-]{8}\.(?:js|css|mjs)$")
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -38,6 +47,14 @@ def page_file(path: str) -> str | None:
     return candidate if (static_dir() / candidate.lstrip("/")).is_file() else None
 
 
+def _exists(kind: str, key: str) -> bool:
+    try:
+        with session_scope() as session:
+            return storefront_page_exists(session, kind, key)
+    except SQLAlchemyError:  # the database being down is /health's news: the page still loads, with 200
+        return True
+
+
 def serve_built_pages(asgi_app: ASGIApp) -> ASGIApp:
     """An api_transformer: page URLs without the trailing-slash redirect, and cache headers."""
 
@@ -46,7 +63,10 @@ def serve_built_pages(asgi_app: ASGIApp) -> ASGIApp:
             return await asgi_app(scope, receive, send)
         path = scope["path"]
         cache_control = None
-        if HASHED_ASSET.match(path):
+        status = None
+        if (keyed := KEYED_PAGE.match(path)) and not await run_db(_exists, keyed["kind"], keyed["key"]):
+            status, cache_control = 404, REVALIDATE
+        elif HASHED_ASSET.match(path):
             cache_control = IMMUTABLE
         elif file := page_file(path):
             scope = {**scope, "path": file, "raw_path": file.encode()}
@@ -58,6 +78,8 @@ def serve_built_pages(asgi_app: ASGIApp) -> ASGIApp:
 
         async def send_with_cache_control(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] in (200, 304):
+                if status is not None:
+                    message = {**message, "status": status}
                 MutableHeaders(scope=message)["Cache-Control"] = cache_control
             await send(message)
 

@@ -92,6 +92,7 @@ def world(session, tmp_path, monkeypatch):
             "days": "7",
             "category_id": "1",
             "files": None,  # built per call: an upload is read once
+            "progress": {"progress": 0.5, "loaded": 50, "total": 100},
             "form_data": {
                 "q": "x",
                 "name": "Hacked",

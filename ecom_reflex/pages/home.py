@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from ecom_reflex.components.layout import MUTED, centered_message, count_of, page_shell, page_title
+from ecom_reflex.components.layout import MUTED, centered_message, count_of, not_found, page_shell, page_title
 from ecom_reflex.components.listing import pager, search_box
 from ecom_reflex.components.product_card import product_card
 from ecom_reflex.services.catalog import SORT_LABELS
@@ -116,8 +116,8 @@ def product_grid() -> rx.Component:
     )
 
 
-def index() -> rx.Component:
-    return page_shell(
+def _listing() -> rx.Component:
+    return rx.fragment(
         rx.vstack(
             rx.hstack(
                 page_title(CatalogState.category_title, data_testid="listing-title"),
@@ -139,4 +139,18 @@ def index() -> rx.Component:
             _loading_grid(),
         ),
         pagination(),
+    )
+
+
+def index() -> rx.Component:
+    return page_shell(
+        rx.cond(
+            CatalogState.category_missing,
+            not_found(
+                "Category not found",
+                "There is no such category in the shop. Everything we sell is one click away.",
+                ("See all products", "/"),
+            ),
+            _listing(),
+        )
     )

@@ -173,6 +173,16 @@ def product_text_match(session: Session, text: str) -> ColumnElement[bool]:
     return text_match(text, Product.name, Product.description)
 
 
+def storefront_page_exists(session: Session, kind: str, key: str) -> bool:
+    """Whether /product/<id> (an active product) or /category/<slug> shows something: else its page
+    says "not found" and its HTTP status is 404."""
+    if kind == "product":
+        return key.isdigit() and bool(
+            session.exec(select(Product.id).where(Product.id == int(key), Product.is_active)).first()
+        )
+    return any(category.slug == key.lower() for category in list_categories(session))
+
+
 def get_product(session: Session, product_id: int) -> ProductDetail:
     """An active product for its page; NotFound for unknown or inactive ids."""
     row = session.exec(

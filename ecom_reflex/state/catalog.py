@@ -46,6 +46,11 @@ class CatalogState(CartState):
         return "All products" if not self.category else "Unknown category"
 
     @rx.var
+    def category_missing(self) -> bool:
+        """The URL names a category the shop does not have."""
+        return self.loaded and bool(self.category) and all(info.slug != self.category for info in self.categories)
+
+    @rx.var
     def sort_label(self) -> str:
         return SORT_LABELS.get(self.sort, SORT_LABELS["newest"])
 

@@ -39,6 +39,5 @@ def test_a_decompression_bomb_is_refused_with_a_message(page: Page, shop_server)
     page.goto("/admin/products/new")
     bomb = png_claiming(30_000, 30_000)  # 900 megapixels in a few dozen bytes
     page.locator("input[type=file]").set_input_files({"name": "bomb.png", "mimeType": "image/png", "buffer": bomb})
-    page.get_by_test_id("upload-image").click()
     expect(page.get_by_test_id("error-image")).to_contain_text("use at most 25 megapixels")
     assert query(shop_server.db_file, "SELECT count(*) FROM products WHERE image LIKE '%bomb%'") == [(0,)]

@@ -99,7 +99,7 @@ def _image_field() -> rx.Component:
                     rx.upload(
                         rx.vstack(
                             rx.icon("image-up", size=20, aria_hidden="true"),
-                            rx.text("Drop a PNG, JPEG or WebP here, or click", size="2"),
+                            rx.text("Drop a PNG, JPEG or WebP here, or click to choose one", size="2"),
                             rx.text(f"at most {MAX_IMAGE_BYTES // (1024 * 1024)} MB", size="1"),
                             rx.foreach(
                                 rx.selected_files(UPLOAD_ID), lambda name: rx.text(name, size="1", weight="bold")
@@ -115,17 +115,23 @@ def _image_field() -> rx.Component:
                         border_radius="8px",
                         cursor="pointer",
                         no_click=True,
+                        # One step: the image goes up as soon as it is dropped or chosen.
+                        on_drop=state.upload_image(
+                            rx.upload_files(upload_id=UPLOAD_ID, on_upload_progress=state.upload_progress)
+                        ),
                     ),
                     display="block",
                 ),
-                rx.hstack(
-                    rx.button(
-                        "Upload image",
-                        type="button",
-                        variant="soft",
-                        on_click=state.upload_image(rx.upload_files(upload_id=UPLOAD_ID)),
-                        data_testid="upload-image",
+                rx.cond(
+                    state.upload_percent >= 0,
+                    rx.vstack(
+                        rx.progress(value=state.upload_percent, max=100, width="100%", aria_label="Upload progress"),
+                        rx.text("Uploading… ", state.upload_percent, "%", size="1", data_testid="upload-progress"),
+                        spacing="1",
+                        width="100%",
                     ),
+                ),
+                rx.hstack(
                     rx.cond(
                         state.image != "",
                         rx.button("Remove image", type="button", variant="ghost", on_click=state.remove_image),

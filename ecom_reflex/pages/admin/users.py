@@ -43,6 +43,7 @@ def _row(user: rx.Var[UserRow]) -> rx.Component:
                         size="1",
                         variant="soft",
                         color_scheme="green",
+                        high_contrast=True,
                         disabled=is_me,
                         on_click=AdminUsersState.set_user_active(user.id, True),
                     ),

@@ -99,6 +99,8 @@ class AdminProductFormState(AdminState):
     form_categories: list[CategoryOption] = []
     form_missing: bool = False
     uploading: bool = False
+    # How far the image being uploaded is (0-100), -1 when none is.
+    upload_percent: int = -1
 
     @rx.event
     @admin_only
@@ -129,7 +131,17 @@ class AdminProductFormState(AdminState):
 
     @rx.event
     @admin_only
+    def upload_progress(self, progress: dict):
+        """The browser's report of the upload under way (a fraction from 0 to 1)."""
+        fraction = progress.get("progress") if isinstance(progress, dict) else None
+        if isinstance(fraction, int | float) and 0 <= fraction <= 1:
+            self.upload_percent = round(fraction * 100)
+
+    @rx.event
+    @admin_only
     async def upload_image(self, files: list[rx.UploadFile]):
+        """Runs as soon as an image is dropped or chosen: one step, no button."""
+        self.upload_percent = -1
         if not files:
             return rx.toast.error("Choose an image first.")
         # One byte past the limit is enough to know it is too big.
