@@ -66,10 +66,10 @@ def test_pagination_moves_through_the_catalogue(page: Page, shop_server):
     assert not set(first_page) & set(second_page)
 
 
-def test_unknown_category_shows_a_friendly_empty_state(page: Page):
+def test_unknown_category_says_so_and_leads_to_everything(page: Page):
     page.goto("/?category=no-such-category")
-    expect(page.get_by_test_id("empty-state")).to_be_visible()
-    page.get_by_role("button", name="Show all products").click()
+    expect(page.get_by_test_id("not-found")).to_contain_text("Category not found")
+    page.get_by_role("button", name="See all products").click()
     expect(page.get_by_test_id("product-card")).to_have_count(12)
 
 
