@@ -78,7 +78,8 @@ def serve_built_pages(asgi_app: ASGIApp) -> ASGIApp:
 
         async def send_with_cache_control(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] in (200, 304):
-                if status is not None:
+                # The page itself, with the status it deserves (a 304 stays one: nothing new to send).
+                if status is not None and message["status"] == 200:
                     message = {**message, "status": status}
                 MutableHeaders(scope=message)["Cache-Control"] = cache_control
             await send(message)
