@@ -134,7 +134,9 @@ def test_a_ten_thousand_line_guest_cart_is_cut_to_fifty_with_one_notice(page: Pa
     notices = page.get_by_text(re.compile("A cart holds at most 50 different products"))
     try:
         page.goto("/login")
-        expect(notices).to_have_count(1)
+        # Parsing 10,000 lines while another client browses flat out takes a few seconds on a busy
+        # 2-core machine: this is about one notice and a cut cart, not about speed (bench/ measures that).
+        expect(notices).to_have_count(1, timeout=20_000)
         log_in(page, name, PASSWORD)
         expect(page.get_by_test_id("current-user")).to_have_text(name)
     finally:

@@ -330,22 +330,22 @@ def select_field(
     label: str | rx.Var[str],
     name: str,
     errors: rx.Var[dict[str, str]],
-    options: rx.Var[list],
+    options: rx.Var[list] | tuple[tuple[str, str], ...],
     placeholder: str,
     **select_props,
 ) -> rx.Component:
-    """A native select (autofill and phone pickers know it): `options` are values, or (value, text) pairs."""
-
-    def option(item: rx.Var) -> rx.Component:
-        if isinstance(item, rx.vars.ArrayVar):
-            return rx.el.option(item[1], value=item[0])
-        return rx.el.option(item, value=item)
+    """A native select (autofill and phone pickers know it). `options`: a state list of values, or a fixed
+    tuple of (value, text) pairs written into the page."""
+    if isinstance(options, rx.Var):
+        choices = rx.foreach(options, lambda item: rx.el.option(item, value=item))
+    else:
+        choices = rx.fragment(*[rx.el.option(text, value=value) for value, text in options])
 
     return rx.vstack(
         rx.el.label(rx.text(label, size="2", weight="medium"), html_for=name),
         rx.el.select(
             rx.el.option(placeholder, value=""),
-            rx.foreach(options, option),
+            choices,
             id=name,
             name=name,
             width="100%",

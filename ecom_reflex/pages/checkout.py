@@ -14,6 +14,7 @@ from ecom_reflex.components.layout import (
     select_field,
     when_loaded,
 )
+from ecom_reflex.services import addresses
 from ecom_reflex.services.cart import CartLine
 from ecom_reflex.services.orders import SHIPPING_FIELDS
 from ecom_reflex.state.checkout import ERROR_SUMMARY_ID, CheckoutState
@@ -107,7 +108,8 @@ def _shipping_form() -> rx.Component:
                 "Country",
                 "country",
                 errors,
-                CheckoutState.country_choices,
+                # The same for everyone: written into the page, not sent with each tab's state.
+                addresses.countries(),
                 "Choose a country…",
                 auto_complete="country",
                 on_change=CheckoutState.choose_country,

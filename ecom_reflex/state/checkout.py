@@ -34,10 +34,6 @@ class CheckoutState(CartState):
     country: str = ""
 
     @rx.var
-    def country_choices(self) -> list[tuple[str, str]]:
-        return list(addresses.countries())
-
-    @rx.var
     def region_choices(self) -> list[str]:
         return list(addresses.regions(self.country))
 
