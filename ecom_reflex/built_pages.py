@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
@@ -32,19 +31,22 @@ REVALIDATE = "no-cache"
 
 
 @cache
-def static_dir() -> Path:
+def page_files() -> frozenset[str]:
+    """`/cart.html`, `/admin/orders.html`, ...: the pages of the build this process serves (read once:
+    a new build comes with a restart), so no request pays a file system check."""
     from reflex.utils import prerequisites
     from reflex_base import constants
 
-    return (prerequisites.get_web_dir() / constants.Dirs.STATIC).resolve()
+    static = (prerequisites.get_web_dir() / constants.Dirs.STATIC).resolve()
+    return frozenset("/" + path.relative_to(static).as_posix() for path in static.rglob("*.html"))
 
 
 def page_file(path: str) -> str | None:
     """`/cart` -> `/cart.html` when the build has that page; None for anything else."""
-    if path == "/" or path.endswith("/") or "." in path.rsplit("/", 1)[-1] or ".." in path:
+    if path == "/" or path.endswith("/"):
         return None
     candidate = f"{path}.html"
-    return candidate if (static_dir() / candidate.lstrip("/")).is_file() else None
+    return candidate if candidate in page_files() else None
 
 
 def _exists(kind: str, key: str) -> bool:

@@ -316,14 +316,20 @@ def _invalid(errors: rx.Var[dict[str, str]], name: str) -> dict:
     return {"aria_invalid": rx.cond(errors.contains(name), "true", "false"), "aria_describedby": f"error-{name}"}
 
 
-def form_field(label: str, name: str, errors: rx.Var[dict[str, str]], **input_props) -> rx.Component:
+def _labelled(label: str | rx.Var[str], name: str, errors: rx.Var[dict[str, str]], control: rx.Component):
+    """A form control (its id is `name`) under its label, its message under it."""
     return rx.vstack(
         rx.el.label(rx.text(label, size="2", weight="medium"), html_for=name),
-        rx.input(id=name, name=name, width="100%", size="3", **_invalid(errors, name), **input_props),
+        control,
         field_error(errors, name),
         spacing="1",
         width="100%",
     )
+
+
+def form_field(label: str, name: str, errors: rx.Var[dict[str, str]], **input_props) -> rx.Component:
+    control = rx.input(id=name, name=name, width="100%", size="3", **_invalid(errors, name), **input_props)
+    return _labelled(label, name, errors, control)
 
 
 def select_field(
@@ -341,28 +347,23 @@ def select_field(
     else:
         choices = rx.fragment(*[rx.el.option(text, value=value) for value, text in options])
 
-    return rx.vstack(
-        rx.el.label(rx.text(label, size="2", weight="medium"), html_for=name),
-        rx.el.select(
-            rx.el.option(placeholder, value=""),
-            choices,
-            id=name,
-            name=name,
-            width="100%",
-            height="var(--space-7)",
-            padding_x="var(--space-2)",
-            border_radius="var(--radius-2)",
-            border=f"1px solid {rx.color('gray', 7)}",
-            background=rx.color("gray", 1),
-            color=rx.color("gray", 12),
-            font_size="var(--font-size-3)",
-            **_invalid(errors, name),
-            **select_props,
-        ),
-        field_error(errors, name),
-        spacing="1",
+    control = rx.el.select(
+        rx.el.option(placeholder, value=""),
+        choices,
+        id=name,
+        name=name,
         width="100%",
+        height="var(--space-7)",
+        padding_x="var(--space-2)",
+        border_radius="var(--radius-2)",
+        border=f"1px solid {rx.color('gray', 7)}",
+        background=rx.color("gray", 1),
+        color=rx.color("gray", 12),
+        font_size="var(--font-size-3)",
+        **_invalid(errors, name),
+        **select_props,
     )
+    return _labelled(label, name, errors, control)
 
 
 def error_summary(errors: rx.Var[dict[str, str]], labels: dict[str, str], summary_id: str) -> rx.Component:

@@ -56,7 +56,8 @@ class CheckoutState(CartState):
     @rx.event
     def choose_country(self, code: str):
         """The country select changed: the region field offers that country's regions (or free text)."""
-        self.country = addresses.country_code(code if isinstance(code, str) else "") or ""
+        # Bounded: a country's name or code is short, whatever a client sends.
+        self.country = addresses.country_code(code[:80] if isinstance(code, str) else "") or ""
 
     @rx.event
     async def place_order(self, form_data: dict):
