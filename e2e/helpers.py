@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import random
 import re
 import sqlite3
 import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -117,3 +122,36 @@ def active_product_count(db_file: Path) -> int:
 
 def listing_pages(db_file: Path, per_page: int = 12) -> int:
     return -(-active_product_count(db_file) // per_page)
+
+
+def set_flag(flags_file: Path, flag: str, variant: str) -> None:
+    """Switch a fault flag (ecom_reflex/faults.py) in the shop's flag file to one of its variants."""
+    flags = json.loads(flags_file.read_text())
+    assert variant in flags["flags"][flag]["variants"]
+    flags["flags"][flag]["defaultVariant"] = variant
+    staged = flags_file.with_suffix(".new")
+    staged.write_text(json.dumps(flags, indent=2))
+    os.replace(staged, flags_file)  # the flag file changes at once, never half-written
+
+
+def _flag_value(shop_server, flag: str) -> float | None:
+    request = urllib.request.Request(
+        shop_server.url + "/metrics", headers={"Authorization": f"Bearer {shop_server.metrics_token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        metrics = response.read().decode()
+    found = re.search(rf'^ecommerce_fault_flag{{flag="{flag}"}} (\S+)$', metrics, re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
+@contextlib.contextmanager
+def fault_flag(shop_server, flag: str, variant: str) -> Iterator[None]:
+    """The flag at `variant` for the block and off after it, each seen by the shop itself."""
+    flags = json.loads(shop_server.flags_file.read_text())["flags"][flag]["variants"]
+    set_flag(shop_server.flags_file, flag, variant)
+    try:
+        wait_until(lambda: _flag_value(shop_server, flag) == float(flags[variant]), 30)
+        yield
+    finally:
+        set_flag(shop_server.flags_file, flag, "off")
+        wait_until(lambda: _flag_value(shop_server, flag) == 0, 30)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import resource
 import threading
@@ -28,7 +27,7 @@ from playwright.sync_api import expect
 
 from bench import loadgen
 from e2e.fixtures import ARTIFACTS, ShopServer
-from e2e.helpers import log_in
+from e2e.helpers import log_in, set_flag
 from e2e.prometheus import Prometheus, start_prometheus
 from ecom_reflex.settings import PROJECT_ROOT
 
@@ -78,25 +77,16 @@ def wait_until(condition, what: str, timeout_s: float = ALERT_TIMEOUT_S) -> None
         time.sleep(1)
 
 
-def set_flag(shop_server: ShopServer, flag: str, variant: str) -> None:
-    flags = json.loads(shop_server.flags_file.read_text())
-    assert variant in flags["flags"][flag]["variants"]
-    flags["flags"][flag]["defaultVariant"] = variant
-    staged = shop_server.flags_file.with_suffix(".new")
-    staged.write_text(json.dumps(flags, indent=2))
-    os.replace(staged, shop_server.flags_file)  # the flag file changes at once, never half-written
-
-
 @contextlib.contextmanager
 def flag(shop_server: ShopServer, prometheus: Prometheus, name: str, variant: str) -> Iterator[None]:
     """The flag on for the block, off again after it, seen by Prometheus both ways (ecommerce_fault_flag)."""
     query = f'ecommerce_fault_flag{{flag="{name}"}}'
-    set_flag(shop_server, name, variant)
+    set_flag(shop_server.flags_file, name, variant)
     try:
         wait_until(lambda: (prometheus.value(query) or 0) > 0, f"{name} on in ecommerce_fault_flag", 30)
         yield
     finally:
-        set_flag(shop_server, name, "off")
+        set_flag(shop_server.flags_file, name, "off")
         wait_until(lambda: prometheus.value(query) == 0, f"{name} off in ecommerce_fault_flag", 30)
 
 
@@ -134,7 +124,7 @@ def test_each_fault_flag_fires_its_alert_and_it_resolves(
     with flag(shop_server, alerting, name, variant):
         with traffic(shop_server.url, checkout_share=checkout_share):
             wait_until(lambda: firing(alerting, alert, **labels), f"{alert} firing with {name}={variant}")
-        set_flag(shop_server, name, "off")
+        set_flag(shop_server.flags_file, name, "off")
         with traffic(shop_server.url, checkout_share=checkout_share):
             wait_until(lambda: not firing(alerting, alert, **labels), f"{alert} resolved with {name} off")
 

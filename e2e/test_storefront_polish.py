@@ -8,7 +8,15 @@ import urllib.request
 
 from playwright.sync_api import Page, expect
 
-from e2e.helpers import PASSWORD, add_from_product_page, fill_shipping, query, register, unique_name
+from e2e.helpers import (
+    PASSWORD,
+    add_from_product_page,
+    fault_flag,
+    fill_shipping,
+    query,
+    register,
+    unique_name,
+)
 
 
 def test_a_search_in_a_category_says_so_and_searches_everywhere_in_one_click(page: Page, shop_server):
@@ -74,6 +82,66 @@ def test_page_urls_are_answered_where_they_are_and_assets_are_cached_for_good(sh
     # The API and health answers are not cached by the browser as pages are.
     with opener.open(shop_server.url + "/health", timeout=10) as response:
         assert response.headers.get("Cache-Control") != "public, max-age=31536000, immutable"
+
+
+def test_every_listing_change_says_it_is_loading_before_the_new_listing_arrives(page: Page, shop_server):
+    with page.expect_websocket() as opened:
+        page.goto("/?q=a")
+    socket = opened.value
+    title, grid = page.get_by_test_id("listing-title"), page.get_by_test_id("product-grid")
+    loading, count = page.get_by_test_id("listing-loading"), page.get_by_test_id("result-count")
+    expect(count).to_be_visible()
+    expect(loading).to_have_count(0)
+
+    def loads_while_the_old_listing_stays(change, old_title: str, new_url: str) -> None:
+        change()
+        # Said in the browser at once: the catalogue takes 1.5 s more to answer (catalogueDelayMs).
+        expect(loading).to_be_visible()
+        expect(loading).to_have_text("Loading products…")
+        expect(grid).to_have_attribute("aria-busy", "true")
+        expect(title).to_have_text(old_title)
+        expect(page).to_have_url(re.compile(new_url))
+        expect(loading).to_have_count(0, timeout=15_000)
+        expect(grid).to_have_attribute("aria-busy", "false")
+        expect(count).to_be_visible()
+
+    with fault_flag(shop_server, "catalogueDelayMs", "slow"):
+        loads_while_the_old_listing_stays(
+            lambda: page.get_by_test_id("category-filter").filter(has_text="Books").click(),
+            "All products",
+            r"/category/books\?q=a$",
+        )
+        expect(title).to_have_text("Books")
+
+        def sort() -> None:
+            page.get_by_test_id("sort").click()
+            page.get_by_role("option", name="Price: high to low").click()
+
+        loads_while_the_old_listing_stays(sort, "Books", r"/category/books\?q=a&sort=price_desc$")
+
+        def search_everywhere() -> None:
+            page.get_by_test_id("search-input").fill("")
+            page.get_by_test_id("category-filter").filter(has_text="All").click()
+
+        loads_while_the_old_listing_stays(search_everywhere, "Books", r"/\?q=a&sort=price_desc$")
+
+        def search() -> None:
+            page.get_by_test_id("search-input").fill("e")
+            page.get_by_test_id("search-input").press("Enter")
+
+        loads_while_the_old_listing_stays(search, "All products", r"/\?q=e&sort=price_desc$")
+        loads_while_the_old_listing_stays(
+            lambda: page.get_by_role("link", name="Next").click(), "All products", r"page=2$"
+        )
+        expect(page.get_by_test_id("page-indicator")).to_contain_text("Page 2 of")
+        loads_while_the_old_listing_stays(page.go_back, "All products", r"/\?q=e&sort=price_desc$")
+        expect(page.get_by_test_id("page-indicator")).to_contain_text("Page 1 of")
+
+        # The same search again has nothing to load: once the shop has answered, the indicator is gone.
+        with socket.expect_event("framereceived", lambda frame: "setListing_requested" in str(frame)):
+            page.get_by_test_id("search-input").press("Enter")
+        expect(loading).to_have_count(0)
+        expect(grid).to_have_attribute("aria-busy", "false")
 
 
 def test_the_add_to_cart_toast_leads_to_the_cart(page: Page, shop_server):

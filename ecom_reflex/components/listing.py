@@ -4,8 +4,22 @@ import json
 from collections.abc import Callable, Sequence
 
 import reflex as rx
+from reflex.vars import VarData
+from reflex.utils.imports import ImportVar
 
 from ecom_reflex.components.layout import MUTED
+
+
+def browser_location() -> rx.Var[str]:
+    """The path, query and fragment the browser shows now, updated in the browser as soon as a link
+    is followed (React Router's location); compare with `router.page.raw_path` an event saw."""
+    return rx.Var(
+        "(browserLocation.pathname + browserLocation.search + browserLocation.hash)",
+        _var_data=VarData(
+            hooks={"const browserLocation = useLocation()": None},
+            imports={"react-router": [ImportVar(tag="useLocation")]},
+        ),
+    ).to(str)
 
 
 def search_box(on_submit, value: rx.Var[str], placeholder: str, size: str = "2", **input_props) -> rx.Component:

@@ -3,10 +3,10 @@
 import reflex as rx
 
 from ecom_reflex.components.layout import MUTED, centered_message, count_of, not_found, page_shell, page_title
-from ecom_reflex.components.listing import pager, search_box
+from ecom_reflex.components.listing import browser_location, pager, search_box
 from ecom_reflex.components.product_card import product_card
 from ecom_reflex.services.catalog import SORT_LABELS
-from ecom_reflex.state.catalog import CatalogState
+from ecom_reflex.state.catalog import CatalogState, listing_requested
 
 # Two columns from the narrowest phones on (390 px), compact cards.
 GRID_COLUMNS = rx.breakpoints(initial="2", md="3", lg="4")
@@ -35,12 +35,18 @@ def category_filter() -> rx.Component:
 
 def search_and_sort() -> rx.Component:
     return rx.flex(
-        search_box(CatalogState.search, CatalogState.query, "Search products…", size="3", data_testid="search-input"),
+        search_box(
+            [listing_requested.set_value(True), CatalogState.search],
+            CatalogState.query,
+            "Search products…",
+            size="3",
+            data_testid="search-input",
+        ),
         rx.select.root(
             rx.select.trigger(aria_label="Sort", data_testid="sort"),
             rx.select.content(*[rx.select.item(label, value=label) for label in SORT_LABELS.values()]),
             value=CatalogState.sort_label,
-            on_change=CatalogState.change_sort,
+            on_change=[listing_requested.set_value(True), CatalogState.change_sort],
             size="3",
         ),
         spacing="3",
@@ -52,6 +58,12 @@ def search_and_sort() -> rx.Component:
 def pagination() -> rx.Component:
     state = CatalogState
     return pager(state.page, state.pages, state.previous_page_url, state.next_page_url)
+
+
+def listing_busy() -> rx.Var[bool]:
+    """A new listing is on its way: the browser is already at a URL the products shown are not for
+    (a category, page or Back), or a search or sort was asked for. Known in the browser at once."""
+    return listing_requested.value | (CatalogState.loaded & (browser_location() != CatalogState.loaded_for))
 
 
 def _loading_grid() -> rx.Component:
@@ -106,12 +118,34 @@ def _result_count() -> rx.Component:
     )
 
 
+def _listing_status() -> rx.Component:
+    """The count, or "Loading products…" while a new listing is on its way; read out as it changes."""
+    return rx.box(
+        rx.cond(
+            listing_busy(),
+            rx.hstack(
+                rx.spinner(size="2"),
+                rx.text("Loading products…", color=MUTED),
+                align="center",
+                data_testid="listing-loading",
+            ),  # fmt: skip
+            rx.cond(CatalogState.loaded, _result_count()),
+        ),
+        role="status",
+    )
+
+
 def product_grid() -> rx.Component:
+    busy = listing_busy()
     return rx.grid(
         rx.foreach(CatalogState.products, product_card),
         columns=GRID_COLUMNS,
         spacing="4",
         width="100%",
+        # The old products stay, dimmed, until the new ones replace them: nothing jumps.
+        opacity=rx.cond(busy, "0.45", "1"),
+        transition="opacity 0.15s",
+        aria_busy=busy,
         data_testid="product-grid",
     )
 
@@ -122,7 +156,7 @@ def _listing() -> rx.Component:
             rx.hstack(
                 page_title(CatalogState.category_title, data_testid="listing-title"),
                 rx.spacer(),
-                rx.cond(CatalogState.loaded, _result_count()),
+                _listing_status(),
                 align="baseline",
                 width="100%",
                 wrap="wrap",

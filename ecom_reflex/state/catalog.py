@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import reflex as rx
+from reflex.experimental import ClientStateVar
 
 from ecom_reflex.db import session_scope
 from ecom_reflex.offload import in_db_thread
@@ -17,6 +18,11 @@ from ecom_reflex.state.inputs import clean_text, form_fields, parse_id, parse_pa
 from ecom_reflex.state.session import path_argument
 
 MAX_SLUG_LENGTH = 80
+
+# A search or sort asked for and not yet answered: set in the browser the moment it is asked, so
+# the listing says it is loading before the round trip (a link's new URL already says so on its
+# own, see pages/home.py); put back by the backend once the new listing is in.
+listing_requested = ClientStateVar.create("listing_requested", default=False)
 
 
 def listing_url(category: str = "", query: str = "", sort: str = "newest", page: int = 1) -> str:
@@ -37,6 +43,8 @@ class CatalogState(CartState):
     pages: int = 1
     match_count: int = 0
     loaded: bool = False
+    # The browser's path and query the products shown are for (the page compares it with its URL).
+    loaded_for: str = ""
 
     @rx.var
     def category_title(self) -> str:
@@ -93,16 +101,24 @@ class CatalogState(CartState):
         self.products = result.items
         self.page, self.pages, self.match_count = result.page, result.pages, result.total
         self.loaded = True
+        self.loaded_for = self.router.page.raw_path
+        return listing_requested.push(False)
+
+    def _go_to(self, url: str):
+        """Open the listing at `url`; the same listing again needs no load, only the request cleared."""
+        if url == listing_url(self.category, self.query, self.sort, self.page):
+            return listing_requested.push(False)
+        return rx.redirect(url)
 
     @rx.event
     def search(self, form_data: dict):
         query = form_fields(form_data, {"q": catalog.MAX_QUERY_LENGTH})["q"]
-        return rx.redirect(listing_url(self.category, query, self.sort))
+        return self._go_to(listing_url(self.category, query, self.sort))
 
     @rx.event
     def change_sort(self, label: str):
         sort = next((key for key, text in SORT_LABELS.items() if text == label), "newest")
-        return rx.redirect(listing_url(self.category, self.query, sort))
+        return self._go_to(listing_url(self.category, self.query, sort))
 
 
 class ProductState(CartState):
