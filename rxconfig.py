@@ -2,6 +2,7 @@ import os
 
 import reflex as rx
 
+from ecom_reflex.frontend_build import FewerFrontendChunks
 from ecom_reflex.settings import load_or_exit
 
 settings = load_or_exit()
@@ -19,6 +20,9 @@ config = rx.Config(
     redis_token_expiration=settings.state_idle_seconds,
     telemetry_enabled=False,
     show_built_with_reflex=False,
-    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
+    plugins=[
+        rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium")),
+        FewerFrontendChunks(),
+    ],
     disable_plugins=[rx.plugins.SitemapPlugin],
 )

@@ -69,6 +69,11 @@ def test_page_urls_are_answered_where_they_are_and_assets_are_cached_for_good(sh
             return None
 
     opener = urllib.request.build_opener(NoRedirect)
+    # The storefront's scripts come in a handful of chunks, not one per component (frontend_build.py):
+    # each costs a phone a round trip before the first paint.
+    with opener.open(shop_server.url + "/", timeout=10) as response:
+        scripts = re.findall(r'<link rel="modulepreload" href="([^"]+)"', response.read().decode())
+    assert 0 < len(scripts) <= 8, scripts
     for path in ("/cart", "/login", "/register", "/orders", "/admin", "/admin/products"):
         with opener.open(shop_server.url + path, timeout=10) as response:
             assert response.status == 200, path

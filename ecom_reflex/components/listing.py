@@ -4,8 +4,8 @@ import json
 from collections.abc import Callable, Sequence
 
 import reflex as rx
-from reflex.vars import VarData
 from reflex.utils.imports import ImportVar
+from reflex.vars import VarData
 
 from ecom_reflex.components.layout import MUTED
 

@@ -128,7 +128,7 @@ def _listing_status() -> rx.Component:
                 rx.text("Loading products…", color=MUTED),
                 align="center",
                 data_testid="listing-loading",
-            ),  # fmt: skip
+            ),
             rx.cond(CatalogState.loaded, _result_count()),
         ),
         role="status",
