@@ -23,6 +23,7 @@ from e2e.prometheus import start_prometheus
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
 from testkit.servers import ShopProcess, free_port
+from testkit.smtp import SmtpSink
 
 ARTIFACTS = PROJECT_ROOT / "artifacts" / "e2e"
 START_TIMEOUT_S = 600
@@ -37,8 +38,10 @@ class ShopServer:
     log_file: Path
     otlp: OtlpReceiver
     metrics_token: str
-    # The shop's fault flags (a copy of monitoring/flagd/flags.json): e2e/faults.py turns them on and off.
+    # The shop's fault flags (a copy of monitoring/flagd/flags.json): e2e/helpers.fault_flag turns them on and off.
     flags_file: Path
+    # The SMTP server the shop sends every e-mail to (SMTP_URL), in this process.
+    smtp: SmtpSink
 
     @property
     def address(self) -> str:
@@ -62,7 +65,14 @@ def otlp_receiver():
 
 
 @pytest.fixture(scope="session")
-def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpReceiver):
+def smtp_server():
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpReceiver, smtp_server: SmtpSink):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     workdir = tmp_path_factory.mktemp("shop")
     db_file = workdir / "shop.db"
@@ -92,6 +102,12 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
         TRUSTED_PROXIES="127.0.0.1",
         METRICS_TOKEN=metrics_token,
         FAULT_FLAGS_FILE=str(flags_file),
+        SMTP_URL=smtp_server.url,
+        MAIL_FROM="Reflex Shop <shop@shop.test>",
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
+        # E-mails leave within a fraction of a second, and a refused one is tried again soon.
+        EMAIL_POLL_SECONDS="0.2",
+        EMAIL_RETRY_SECONDS="0.5",
     )
     log_path = ARTIFACTS / "server.log"
     log_path.write_text("")
@@ -111,6 +127,7 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
             otlp=otlp_receiver,
             metrics_token=metrics_token,
             flags_file=flags_file,
+            smtp=smtp_server,
         )
     finally:
         shop.stop()

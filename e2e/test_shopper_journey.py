@@ -19,6 +19,7 @@ from e2e.helpers import (
     register,
     unique_name,
 )
+from testkit.smtp import html_of, text_of
 
 
 def test_register_search_add_change_quantity_check_out_and_see_the_order(page: Page, shop_server):
@@ -78,6 +79,23 @@ def test_register_search_add_change_quantity_check_out_and_see_the_order(page: P
     stock_after = dict(query(db, "SELECT name, stock FROM products WHERE name IN ('Mechanical Keyboard', 'Yoga Mat')"))
     assert stock_after == {name: stock - 2 for name, stock in stock_before.items()}
     expect(cart_count(page)).to_have_count(0)
+
+    # Exactly one "order placed" e-mail, with the lines, the total and a link that opens the order.
+    (email,) = shop_server.smtp.wait_for(to=f"{username}@example.com", kind="order_placed")
+    assert email["Subject"] == f"Your order #{number} at Reflex Shop"
+    text = text_of(email)
+    assert "2 x Mechanical Keyboard at $129.00 = $258.00" in text and "2 x Yoga Mat at $29.99 = $59.98" in text
+    assert "Total: $317.98" in text and "12 Analytical Street" in text
+    assert "Mechanical Keyboard" in html_of(email) and "$317.98" in html_of(email)
+    assert query(db, "SELECT count(*) FROM email_outbox WHERE order_id = ? AND kind = 'order_placed'", int(number)) == [
+        (1,)
+    ]
+    order_link = re.search(r"http://\S+/orders/\d+", text).group(0)
+    assert order_link == f"{shop_server.url}/orders/{int(number)}"
+    page.goto(order_link)
+    expect(page.get_by_test_id("order-total")).to_have_text("$317.98")
+    expect(page.get_by_test_id("order-number")).to_contain_text(number)
+    assert len(shop_server.smtp.messages(to=f"{username}@example.com", kind="order_placed")) == 1
 
     page.goto("/orders")
     rows = page.get_by_test_id("order-row")

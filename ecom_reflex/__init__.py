@@ -7,3 +7,5 @@ The package is imported by the Reflex runtime (rxconfig.py), alembic, tests, e2e
 """
 
 __version__ = "0.1.0"
+# In page titles, the header and every e-mail.
+SHOP_NAME = "Reflex Shop"

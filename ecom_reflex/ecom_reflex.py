@@ -10,8 +10,9 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ecom_reflex import SHOP_NAME
 from ecom_reflex.built_pages import serve_built_pages
-from ecom_reflex.components.layout import SHOP_DESCRIPTION, SHOP_NAME
+from ecom_reflex.components.layout import SHOP_DESCRIPTION
 from ecom_reflex.db import check_database, check_redis, failure_message, failure_reason
 from ecom_reflex.lifespan import lifespan
 from ecom_reflex.observability.alerts import alerts_webhook
@@ -40,6 +41,7 @@ from ecom_reflex.state.cart import CartState
 from ecom_reflex.state.catalog import CatalogState, ProductState
 from ecom_reflex.state.checkout import CheckoutState
 from ecom_reflex.state.orders import OrdersState
+from ecom_reflex.state.password_reset import ForgotPasswordState, ResetPasswordState
 
 
 async def health(_request: Request) -> JSONResponse:
@@ -132,6 +134,8 @@ PAGES = [
     (cart.cart_page, "/cart", "Your cart", CartState.load_cart),
     (auth.login_page, "/login", "Log in", LoginState.open_form),
     (auth.register_page, "/register", "Register", RegisterState.open_form),
+    (auth.forgot_password_page, "/forgot-password", "Forgot password", ForgotPasswordState.open_forgot),
+    (auth.reset_password_page, "/reset-password", "Choose a new password", ResetPasswordState.open_reset),
     (checkout.checkout_page, "/checkout", "Checkout", CheckoutState.open_checkout),
     (orders.orders_page, "/orders", "My orders", OrdersState.load_orders),
     (orders.order_page, "/orders/[order_id]", "Order", OrdersState.load_order),

@@ -1,5 +1,5 @@
-"""Each worker's lifespan: fault flags and observability up before the first event, the low-stock and
-fault-flag gauges kept fresh, spans flushed.
+"""Each worker's lifespan: fault flags and observability up before the first event, the e-mail sender
+(mailer.py) running, the low-stock and fault-flag gauges kept fresh, spans flushed.
 
 Here and not in observability/, because it reads the database: observability only
 receives values (the settings, the engine, the count).
@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator
 
 from reflex.state import State
 
-from ecom_reflex import faults
+from ecom_reflex import faults, mailer
 from ecom_reflex.db import get_engine, session_scope
 from ecom_reflex.observability import metrics
 from ecom_reflex.observability.instrumentation import start_observability, stop_observability
 from ecom_reflex.offload import run_db
+from ecom_reflex.services import mail
 from ecom_reflex.services.analytics import low_stock_count
 from ecom_reflex.settings import get_settings
 
@@ -65,17 +66,20 @@ async def lifespan() -> AsyncIterator[None]:
     await asyncio.to_thread(faults.start, str(settings.fault_flags_file))
     if not settings.observability:
         logger.warning("observability is off (OBSERVABILITY=false)")
-        yield
+        async with mailer.running(settings):
+            yield
         return
     provider = start_observability(settings, get_engine(), faults.span_export_blackholed)
     metrics.initialise_events(_event_labels())
+    metrics.initialise_emails(mail.KINDS)
     refreshers = [
         asyncio.create_task(_refresh_low_stock(settings.low_stock_refresh_seconds), name="low-stock"),
         asyncio.create_task(_refresh_fault_flags(), name="fault-flags"),
     ]
     logger.info("shop started", extra={"version": metrics.__version__})
     try:
-        yield
+        async with mailer.running(settings):
+            yield
     finally:
         for refresher in refreshers:
             refresher.cancel()

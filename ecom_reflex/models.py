@@ -10,7 +10,7 @@ import enum
 import warnings
 from datetime import UTC, datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlmodel import Field, SQLModel
 
 
@@ -175,3 +175,54 @@ class OrderStatusChange(SQLModel, table=True):
     to_status: str = Field(sa_type=String(16), nullable=False)
     changed_at: datetime = _timestamp()
     changed_by_id: int | None = _foreign_key("users.id", ondelete="SET NULL", nullable=True)
+
+
+class EmailStatus(enum.StrEnum):
+    QUEUED = "queued"  # waiting for its next attempt (next_attempt_at)
+    SENDING = "sending"  # claimed by a sender until claimed_until
+    SENT = "sent"
+    FAILED = "failed"  # every attempt failed: given up
+
+
+class OutboxEmail(SQLModel, table=True):
+    """An e-mail to send, written in the transaction of the change that causes it (the outbox)."""
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (
+        # The senders' one query: what is due, oldest first.
+        Index("ix_email_outbox_due", "status", "next_attempt_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # order_placed, order_shipped, order_cancelled, password_reset, password_changed
+    kind: str = Field(sa_type=String(32), nullable=False)
+    recipient: str = Field(max_length=254, nullable=False)
+    subject: str = Field(max_length=200, nullable=False)
+    text_body: str = Field(sa_type=Text, nullable=False)
+    html_body: str = Field(sa_type=Text, nullable=False)
+    status: str = Field(default=EmailStatus.QUEUED.value, sa_type=String(16), nullable=False)
+    attempts: int = Field(default=0, nullable=False)
+    next_attempt_at: datetime = _timestamp()
+    # A claim: the sender that holds the row, and until when (after that another sender may take it).
+    claim_token: str | None = Field(default=None, max_length=32)
+    claimed_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    last_error: str = Field(default="", max_length=500, nullable=False)
+    # The W3C traceparent of the request that queued it: the send's span links to that trace.
+    traceparent: str = Field(default="", max_length=64, nullable=False)
+    order_id: int | None = _foreign_key("orders.id", ondelete="SET NULL", nullable=True, index=False)
+    user_id: int | None = _foreign_key("users.id", ondelete="SET NULL", nullable=True, index=False)
+    created_at: datetime = _timestamp()
+    sent_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+
+
+class PasswordReset(SQLModel, table=True):
+    """A password-reset link: only the SHA-256 of its random token is kept."""
+
+    __tablename__ = "password_resets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _foreign_key("users.id", ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, nullable=False, unique=True)
+    created_at: datetime = _timestamp()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)

@@ -12,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -90,6 +91,25 @@ class Settings(BaseSettings):
     # Failed logins for one account from anywhere: past it, only addresses with no recent failure may try it.
     login_failures_per_account: str = "20 per 15 minutes"
     registrations_per_address: str = "5 per minute; 20 per hour"
+    # Password-reset requests from one client address (any e-mail), and for one e-mail address
+    # (from anywhere; counted alike whether an account has it or not, so it tells nothing).
+    password_resets_per_address: str = "5 per minute; 20 per hour"
+    password_resets_per_account: str = "3 per 15 minutes; 10 per day"
+
+    # E-mail (ecom_reflex/mailer.py). Unset SMTP_URL: every e-mail is written to the JSON log
+    # instead (reset links redacted), so the shop runs with nothing more.
+    # smtp://[user:password@]host[:port] (STARTTLS when the server offers it) or smtps:// (TLS).
+    smtp_url: str | None = None
+    mail_from: str = Field(default="Reflex Shop <shop@localhost>", min_length=3, max_length=254)
+    # Where the shop is reached from outside: the links in e-mails start with it. Unset: the
+    # address it is served at (http://HOST:PORT), right only on the machine itself.
+    public_url: str | None = None
+    # A failed send is tried again after this long, then twice as long each time (at most an
+    # hour), and given up after EMAIL_MAX_ATTEMPTS tries in all.
+    email_retry_seconds: float = Field(default=30.0, gt=0, le=3600)
+    email_max_attempts: int = Field(default=8, ge=1, le=50)
+    # How often each worker's sender looks for due e-mails when it found none.
+    email_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed;
     # otherwise the client address is the connection's peer.
     trusted_proxies: str = ""
@@ -117,6 +137,8 @@ class Settings(BaseSettings):
         "login_failures_per_account_and_address",
         "login_failures_per_account",
         "registrations_per_address",
+        "password_resets_per_address",
+        "password_resets_per_account",
     )
     @classmethod
     def _valid_rate(cls, value: str) -> str:
@@ -163,8 +185,9 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @field_validator(
-        "log_file", "otel_exporter_otlp_endpoint", "redis_url", "alert_webhook_token", "metrics_token", mode="before"
-    )
+        "log_file", "otel_exporter_otlp_endpoint", "redis_url", "alert_webhook_token", "metrics_token", "smtp_url",
+        "public_url", mode="before",
+    )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -174,6 +197,44 @@ class Settings(BaseSettings):
     def _valid_endpoint(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _valid_smtp_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must be an smtp://host[:port] or smtps://host[:port] URL")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError("has a port that is not a number") from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _valid_public_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s]+(/[^\s?#]*)?", value):
+            raise ValueError("must be an http:// or https:// URL such as https://shop.example.com")
+        return value.rstrip("/") if value else value
+
+    @property
+    def shop_url(self) -> str:
+        """The start of every link the shop sends out (PUBLIC_URL, else where it is served)."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @field_validator("mail_from")
+    @classmethod
+    def _valid_mail_from(cls, value: str) -> str:
+        from email.headerregistry import Address
+        from email.utils import parseaddr
+
+        name, address = parseaddr(value)
+        if "@" not in address or "\n" in value or "\r" in value:
+            raise ValueError("must be an address such as 'Shop <shop@example.com>' or shop@example.com")
+        Address(display_name=name, addr_spec=address)
         return value
 
     @field_validator("redis_url")
@@ -210,7 +271,7 @@ class SettingsError(Exception):
 
 
 # Values never echoed back in an error message.
-SECRET_SETTINGS = frozenset({"admin_password", "alert_webhook_token", "metrics_token"})
+SECRET_SETTINGS = frozenset({"admin_password", "alert_webhook_token", "metrics_token", "smtp_url"})
 
 
 def _mask_url_password(text: str) -> str:

@@ -168,6 +168,20 @@ RULES = (
         summary="Log lines are not reaching the log file (so not Loki either)",
         description="{value} log lines a second could not be written to LOG_FILE.",
     ),
+    AlertRule(
+        uid="shop-emails-not-leaving",
+        title="ShopEmailsNotLeaving",
+        # The oldest e-mail not yet sent (queued or being sent), as any worker last saw the outbox.
+        # Ten minutes is longer than the first few back-offs: one refused try does not page anyone.
+        value='max(ecommerce_email_outbox_oldest_age_seconds{job="shop"})',
+        operator=">",
+        threshold=600,
+        for_="2m",
+        severity="critical",
+        summary="E-mails are not leaving the shop",
+        description="The oldest e-mail waiting in the outbox was queued {value} seconds ago (threshold 10 minutes):"
+        " order confirmations and password resets are not reaching anyone.",
+    ),
 )
 
 

@@ -124,8 +124,10 @@ def app_metric_names() -> set[str]:
     from prometheus_client import REGISTRY
 
     from ecom_reflex.observability import metrics
+    from ecom_reflex.services.mail import KINDS
 
     metrics.initialise("ecom-shop", "test")
+    metrics.initialise_emails(KINDS)  # as each worker's lifespan does
     names = set()
     for family in REGISTRY.collect():
         names |= {sample.name for sample in family.samples} | {family.name}

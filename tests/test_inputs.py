@@ -107,3 +107,33 @@ def test_an_over_long_email_is_refused_not_cut_to_a_valid_one(migrated_sqlite):
     form = form_fields({"username": "longmail", "email": email}, auth_state.REGISTRATION_FIELDS)
     outcome = asyncio.run(auth_state._register(form, "Long-pass-1", "Long-pass-1", {}, "192.0.2.1"))
     assert not outcome.token and "email" in outcome.errors
+
+
+@pytest.mark.parametrize(
+    "payload", [["not", "a", "form"], {"email": "x" * 100_000}, {"email": 42}, {}, {"email": "a@"}]
+)
+def test_a_reset_request_that_is_not_an_address_is_refused_and_changes_nothing(migrated_sqlite, payload):
+    from sqlmodel import select
+
+    from ecom_reflex.db import session_scope
+    from ecom_reflex.models import OutboxEmail, PasswordReset
+    from ecom_reflex.state.password_reset import ForgotPasswordState
+
+    state = _state(ForgotPasswordState)
+    _run(ForgotPasswordState.event_handlers["request_link"].fn, state, payload)
+    assert "email" in state.errors and state.sent_to == "" and not state.submitting
+    with session_scope() as session:
+        assert session.exec(select(OutboxEmail)).all() == [] and session.exec(select(PasswordReset)).all() == []
+
+
+def test_a_new_password_without_a_valid_link_does_nothing(migrated_sqlite):
+    from ecom_reflex.state.password_reset import ResetPasswordState
+
+    state = _state(ResetPasswordState)
+    # The page never said the link was valid: no database work, no hashing.
+    _run(ResetPasswordState.event_handlers["set_new_password"].fn, state, {"password": "p" * 10_000, "confirm": 1})
+    assert state.link == "checking" and state.errors == {} and not state.submitting
+    # A client that claims the link is valid (it cannot set `link`, but say it did): refused all the same.
+    state.link = "valid"
+    _run(ResetPasswordState.event_handlers["set_new_password"].fn, state, {"password": "long enough pass 9"})
+    assert state.link == "invalid"

@@ -30,7 +30,7 @@ MONITORING = ROOT / "monitoring"
 COMPOSE_FILE = MONITORING / "docker-compose.yml"
 # The scale path: a second file on top of the first (`-f docker-compose.yml -f docker-compose.scale.yml`).
 SCALE_FILE = MONITORING / "docker-compose.scale.yml"
-SERVICES = {"app", "prometheus", "loki", "alloy", "tempo", "grafana"}
+SERVICES = {"app", "mailpit", "prometheus", "loki", "alloy", "tempo", "grafana"}
 SCALE_SERVICES = {"postgres", "redis", "app-scale"}
 # What `docker compose up` reads from monitoring/.env, per file (README "Operate it" lists both).
 STACK_VARIABLES = {"GRAFANA_ADMIN_PASSWORD", "ALERT_WEBHOOK_TOKEN", "METRICS_TOKEN", "SHOP_ADMIN_PASSWORD"}
@@ -119,7 +119,7 @@ def test_compose_file_validates_against_the_compose_spec(tmp_path: Path) -> None
     assert validate(broken).returncode != 0
 
 
-def test_the_stack_has_exactly_its_six_services(compose, scale_compose, services: dict[str, Any]) -> None:
+def test_the_stack_has_exactly_its_seven_services(compose, scale_compose, services: dict[str, Any]) -> None:
     assert set(compose["services"]) == SERVICES
     assert set(scale_compose["services"]) == SCALE_SERVICES
     # The file is the switch: no profiles, so `up` starts everything a file names.

@@ -60,13 +60,14 @@ def test_a_checkout_runs_a_bounded_number_of_queries(session, lines):
     for n in range(lines):
         cart.add_item(session, UserCart(user.id), make_product(session, f"Line {n}", stock=10).id, 1)
     session.commit()
-    address = ShippingAddress("A B", "1 Road", "", "Town", "1000", "Land")
+    address = ShippingAddress("A B", "1 Road", "", "Town", "1000", "Land", email="a.b@example.com")
     shown = shown_cart(user.id)
     with counted() as statements, session_scope(write=True) as scoped:
         orders.place_order(scoped, user.id, address, f"key-{lines}", shown)
-    # Fixed: idempotency check, cart read, order insert, items insert (batched), history, cart clear.
-    # Per line: one conditional stock UPDATE (which is what makes overselling impossible).
-    assert len(statements) == 6 + lines, "\n".join(s[:80] for s in statements)
+    # Fixed: idempotency check, cart read, order insert, items insert (batched), its e-mail (the
+    # outbox), history, cart clear. Per line: one conditional stock UPDATE (which is what makes
+    # overselling impossible).
+    assert len(statements) == 7 + lines, "\n".join(s[:80] for s in statements)
 
 
 def test_admin_lists_are_two_queries(session):

@@ -118,3 +118,20 @@ def test_the_client_address_believes_only_trusted_proxies(monkeypatch, trusted, 
     monkeypatch.setenv("TRUSTED_PROXIES", trusted)
     reset_caches()
     assert client_address(_router(peer, forwarded)) == client
+
+
+def test_reset_requests_are_limited_per_address_and_per_email_known_or_not(monkeypatch):
+    monkeypatch.setenv("PASSWORD_RESETS_PER_ADDRESS", "3 per minute")
+    monkeypatch.setenv("PASSWORD_RESETS_PER_ACCOUNT", "2 per 15 minutes")
+    reset_caches()
+    # One e-mail address asked for from several places: stopped after two, whoever asks.
+    for address in (ATTACKER, ELSEWHERE):
+        assert throttling.password_reset_refusal(address, "alice@example.com") is None
+        throttling.password_reset_requested(address, "alice@example.com")
+    refusal = throttling.password_reset_refusal(OWNER, "alice@example.com")
+    assert refusal.reason == "reset_account" and "Try again in 15 minutes" in refusal.message
+    # One address asking for many e-mail addresses: stopped after three.
+    for n in range(2):
+        throttling.password_reset_requested(ATTACKER, f"user{n}@example.com")
+    assert throttling.password_reset_refusal(ATTACKER, "someone-else@example.com").reason == "reset_address"
+    assert throttling.password_reset_refusal(OWNER, "bob@example.com") is None

@@ -6,9 +6,9 @@ for it, section_title() (h2) below it.
 
 import reflex as rx
 
+from ecom_reflex import SHOP_NAME
 from ecom_reflex.state.cart import CartState
 
-SHOP_NAME = "Reflex Shop"
 # Every page's meta description, unless the page has its own (a product's).
 SHOP_DESCRIPTION = "Books, clothing, electronics, home, outdoor gear and toys from a demo shop built in pure Python."
 CONTENT_WIDTH = "1200px"

@@ -79,3 +79,40 @@ def admin_change(admin_id: int, change: str, **what) -> None:
     `what` becomes log fields, so its keys must not be LogRecord attributes (name, msg, ...).
     """
     logger.info(f"admin {change}", extra={"action": "admin_change", "change": change, "admin_id": admin_id, **what})
+
+
+def masked_address(address: str) -> str:
+    """a***@example.com: enough to tell e-mails apart in a log, not to write to anyone."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def email_attempt(kind: str, outcome: str, recipient: str, attempt: int, error: str = "") -> None:
+    """One try at sending an e-mail (metrics.EMAIL_OUTCOMES); `recipient` is logged masked."""
+    metrics.EMAILS.labels(kind=kind, outcome=outcome).inc()
+    fields = {"action": "email", "kind": kind, "outcome": outcome, "attempt": attempt, "to": masked_address(recipient)}
+    if error:
+        fields["error"] = error
+    level = logging.INFO if outcome in ("sent", "logged") else logging.WARNING
+    logger.log(level, f"e-mail {outcome}", extra=fields)
+
+
+def password_reset_requested(account_found: bool) -> None:
+    """Never the address typed: whether an account has it is for the log, not for the asker."""
+    metrics.PASSWORD_RESETS.labels(step="requested").inc()
+    logger.info("password reset requested", extra={"action": "password_reset", "account_found": account_found})
+
+
+def password_reset_throttled(reason: str) -> None:
+    metrics.PASSWORD_RESETS.labels(step="throttled").inc()
+    logger.warning("password reset refused: throttled", extra={"action": "password_reset", "reason": reason})
+
+
+def password_reset_completed(user_id: int) -> None:
+    metrics.PASSWORD_RESETS.labels(step="completed").inc()
+    logger.info("password reset: new password set", extra={"action": "password_reset", "user_id": user_id})
+
+
+def password_reset_link_refused() -> None:
+    metrics.PASSWORD_RESETS.labels(step="refused").inc()
+    logger.info("password reset link refused: used, expired or unknown", extra={"action": "password_reset"})

@@ -73,6 +73,30 @@ LOW_STOCK_PRODUCTS = Gauge(
     multiprocess_mode="mostrecent",
 )
 APP_INFO = Info("ecommerce_app", "The running shop.")
+# E-mail (ecom_reflex/mailer.py): each send attempt's outcome, and the outbox not yet sent.
+EMAILS = Counter(
+    "ecommerce_emails",
+    "E-mail send attempts by kind and outcome: sent, logged (no SMTP_URL: written to the log), retry (failed,"
+    " queued again), failed (given up).",
+    ["kind", "outcome"],
+)
+EMAIL_OUTCOMES = ("sent", "logged", "retry", "failed")
+EMAIL_OUTBOX_DEPTH = Gauge(
+    "ecommerce_email_outbox_depth",
+    "E-mails queued or being sent (not sent, not given up).",
+    multiprocess_mode="mostrecent",
+)
+EMAIL_OUTBOX_OLDEST_AGE = Gauge(
+    "ecommerce_email_outbox_oldest_age_seconds",
+    "Seconds since the oldest e-mail not yet sent was queued; 0 when none is waiting.",
+    multiprocess_mode="mostrecent",
+)
+PASSWORD_RESETS = Counter(
+    "ecommerce_password_resets",
+    "Password resets by step: requested, throttled, completed, refused (a used, expired or unknown link).",
+    ["step"],
+)
+PASSWORD_RESET_STEPS = ("requested", "throttled", "completed", "refused")
 FAULT_FLAGS = Gauge(
     "ecommerce_fault_flag",
     "Current value of each fault flag (ecom_reflex/faults.py); 0 is off.",
@@ -134,6 +158,8 @@ def initialise(service_name: str, environment: str) -> None:
         CLIENT_EVENTS_REFUSED.labels(kind=kind)
     for outcome in SPAN_OUTCOMES:
         SPANS.labels(outcome=outcome)
+    for step in PASSWORD_RESET_STEPS:
+        PASSWORD_RESETS.labels(step=step)
     for handler in LOG_HANDLERS:
         for outcome in LOG_OUTCOMES:
             LOG_RECORDS.labels(handler=handler, outcome=outcome)
@@ -145,6 +171,13 @@ def initialise_events(events: list[str]) -> None:
     for event in events:
         for status in ("ok", "error"):
             EVENT_DURATION.labels(event=event, status=status)
+
+
+def initialise_emails(kinds: tuple[str, ...]) -> None:
+    """Every e-mail kind's series at 0 (the kinds are services/mail.py's)."""
+    for kind in kinds:
+        for outcome in EMAIL_OUTCOMES:
+            EMAILS.labels(kind=kind, outcome=outcome)
 
 
 def count_spans(outcome: str, count: int) -> None:
@@ -181,6 +214,11 @@ def observe_http(method: str, route: str, status: int, seconds: float, trace_id:
 
 def set_low_stock_products(count: int) -> None:
     LOW_STOCK_PRODUCTS.set(count)
+
+
+def set_email_backlog(depth: int, oldest_age_seconds: float) -> None:
+    EMAIL_OUTBOX_DEPTH.set(depth)
+    EMAIL_OUTBOX_OLDEST_AGE.set(oldest_age_seconds)
 
 
 def observe_write_transaction(seconds: float) -> None:

@@ -20,7 +20,8 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy import Engine
 
 from ecom_reflex import __version__
@@ -189,4 +190,27 @@ def trace_statements(engine: Engine, provider: TracerProvider) -> None:
 def span(name: str, **attributes) -> Iterator[trace.Span]:
     """A child span of whatever is current, e.g. a checkout step. Cheap when nothing exports."""
     with trace.get_tracer(TRACER_NAME, __version__).start_as_current_span(name, attributes=attributes) as current:
+        yield current
+
+
+def current_traceparent() -> str:
+    """The W3C traceparent of the current span ("" outside any): kept with work done later, elsewhere."""
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier.get("traceparent", "")
+
+
+@contextmanager
+def linked_span(name: str, traceparent: str, **attributes) -> Iterator[trace.Span]:
+    """The root span of a trace of its own for work queued by another trace (an e-mail sent for an
+    order), with a span link to the trace that `traceparent` names."""
+    links = []
+    if traceparent:
+        queued_by = trace.get_current_span(TraceContextTextMapPropagator().extract({"traceparent": traceparent}))
+        if queued_by.get_span_context().is_valid:
+            links.append(trace.Link(queued_by.get_span_context()))
+    tracer = trace.get_tracer(TRACER_NAME, __version__)
+    with tracer.start_as_current_span(
+        name, context=Context(), kind=SpanKind.CLIENT, links=links, attributes=attributes
+    ) as current:
         yield current

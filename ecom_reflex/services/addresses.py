@@ -118,3 +118,19 @@ def phone_problem(phone: str) -> str | None:
     if not PHONE_CHARACTERS.fullmatch(phone) or not PHONE_DIGITS[0] <= digits <= PHONE_DIGITS[1]:
         return "Enter a phone number of 6 to 15 digits; +, spaces, dashes and brackets are fine."
     return None
+
+
+def order_address_lines(order, *, contact: bool = False) -> list[str]:
+    """An order's shipping address as the lines of a label (with its e-mail and phone when
+    `contact`), empty parts left out: for the order page and the e-mails alike."""
+    parts = [
+        order.shipping_name,
+        order.shipping_line1,
+        order.shipping_line2,
+        f"{order.shipping_postal_code} {order.shipping_city}",
+        order.shipping_region,
+        order.shipping_country,
+    ]
+    if contact:
+        parts += [order.shipping_email, order.shipping_phone]
+    return [part for part in parts if part.strip()]

@@ -31,7 +31,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from zxcvbn import zxcvbn
 
-from ecom_reflex.models import AuthSession, User, utcnow
+from ecom_reflex.models import AuthSession, PasswordReset, User, utcnow
+from ecom_reflex.services import mail
 from ecom_reflex.services.errors import FieldErrors
 from ecom_reflex.services.passwords import MAX_PASSWORD_BYTES, hash_password, verify_password
 
@@ -235,3 +236,13 @@ def end_session_by_hash(session: Session, token_hash: str) -> None:
 
 def end_all_sessions(session: Session, user_id: int) -> None:
     session.exec(delete(AuthSession).where(AuthSession.user_id == user_id))
+
+
+def change_password(session: Session, user: User, password_hash: str) -> None:
+    """The one way a password changes (reset link, operator): every session of the account and every
+    reset link end, and the owner gets an e-mail saying so, all in the caller's write transaction."""
+    user.password_hash = password_hash
+    session.add(user)
+    session.exec(delete(PasswordReset).where(PasswordReset.user_id == user.id))
+    end_all_sessions(session, user.id)
+    mail.queue_password_changed(session, user)

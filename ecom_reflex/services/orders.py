@@ -22,7 +22,7 @@ from ecom_reflex import faults
 from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatus, OrderStatusChange, Product, User, utcnow
 from ecom_reflex.money import format_cents
 from ecom_reflex.observability.tracing import span
-from ecom_reflex.services import addresses, cart
+from ecom_reflex.services import addresses, cart, mail
 from ecom_reflex.services.errors import ChangedSinceSeen, FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.listing import clamp_page, search_text, text_match
 
@@ -38,6 +38,9 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.DELIVERED: frozenset(),
     S.CANCELLED: frozenset(),
 }
+
+# The moves the customer is told of by e-mail (services/mail.py), in the move's transaction.
+STATUS_EMAILS = {S.SHIPPED: "order_shipped", S.CANCELLED: "order_cancelled"}
 
 # Field: (label, required, max length), in the form's order (the error summary's too). Lengths match
 # the Order columns. The region is required only where the country has a list (services/addresses.py).
@@ -164,6 +167,8 @@ def place_order(
                 _reserve_stock(session, rows)
             with span("checkout.create_order"):
                 order = _create_order(session, user_id, address, idempotency_key, rows)
+                # In the order's own transaction: no order without its e-mail, no e-mail without its order.
+                mail.queue_order_placed(session, order, [(p.name, p.price_cents, i.quantity) for i, p in rows])
     except IntegrityError:
         # A concurrent submission of this very attempt committed its order first (PostgreSQL
         # lets both pass the check above; SQLite queues writers, so the check sees it there).
@@ -350,16 +355,6 @@ def order_detail(session: Session, order_id: int, *, user_id: int | None = None)
         .where(OrderStatusChange.order_id == order.id)
         .order_by(OrderStatusChange.changed_at, OrderStatusChange.id)
     ).all()
-    shipping = [
-        order.shipping_name,
-        order.shipping_line1,
-        order.shipping_line2,
-        f"{order.shipping_postal_code} {order.shipping_city}",
-        order.shipping_region,
-        order.shipping_country,
-        order.shipping_email,
-        order.shipping_phone,
-    ]
     return OrderDetail(
         id=order.id,
         number=order_number(order.id),
@@ -367,7 +362,7 @@ def order_detail(session: Session, order_id: int, *, user_id: int | None = None)
         status=order.status,
         total=format_cents(order.total_cents),
         created_at=_when(order.created_at),
-        shipping_lines=[line for line in shipping if line],
+        shipping_lines=addresses.order_address_lines(order, contact=True),
         lines=[
             OrderLine(
                 product_id=line.product_id,
@@ -448,6 +443,8 @@ def change_status(
             order_id=order.id, from_status=current.value, to_status=target.value, changed_at=now, changed_by_id=actor_id
         )
     )
+    if target in STATUS_EMAILS:
+        mail.queue_order_status(session, order, STATUS_EMAILS[target], was_paid=current is not OrderStatus.PENDING)
     session.flush()
     return order
 

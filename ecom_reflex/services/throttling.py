@@ -10,7 +10,8 @@ A login is refused before its password is checked when, within the window:
   owner, from an address with no recent failure, still gets in with the right password;
   a spread-out attacker gets one guess per fresh address.
 An unknown username counts exactly like a known one. A success clears its address's count
-for that account. Registrations are counted per address.
+for that account. Registrations are counted per address; password-reset requests per address
+and per e-mail address typed.
 
 Each call is a round trip to Redis when Redis is used: callers run it in a database thread.
 """
@@ -102,6 +103,22 @@ def registration_refusal(address: str) -> Refusal | None:
 def registered(address: str) -> None:
     for rate in _rates("registrations_per_address"):
         _limiter().hit(rate, "registrations_per_address", address)
+
+
+def password_reset_refusal(address: str, email: str) -> Refusal | None:
+    """A Refusal when `address`, or anyone for `email`, has asked for reset links as often as it may.
+    Counted by the address typed, known or not, so a refusal says nothing about accounts."""
+    if (wait := _exceeded("password_resets_per_address", address)) is not None:
+        return Refusal("reset_address", f"Too many reset requests from your network. Try again in {_wait(wait)}.")
+    if (wait := _exceeded("password_resets_per_account", email)) is not None:
+        return Refusal("reset_account", f"Too many reset requests for this address. Try again in {_wait(wait)}.")
+    return None
+
+
+def password_reset_requested(address: str, email: str) -> None:
+    for setting, key in (("password_resets_per_address", address), ("password_resets_per_account", email)):
+        for rate in _rates(setting):
+            _limiter().hit(rate, setting, key)
 
 
 def forget() -> None:

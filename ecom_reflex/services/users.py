@@ -9,6 +9,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
 from ecom_reflex.models import AuthSession, User
+from ecom_reflex.services.auth import change_password
 from ecom_reflex.services.errors import NotFound, ServiceError
 from ecom_reflex.services.listing import clamp_page, search_text, text_match
 from ecom_reflex.services.passwords import hash_password, verify_password
@@ -50,7 +51,7 @@ def ensure_admin(session: Session, username: str, email: str, password: str | No
 
     reset = password is not None and not verify_password(password, user.password_hash)
     if reset:
-        user.password_hash = hash_password(password)
+        change_password(session, user, hash_password(password))
     user.is_admin = True
     user.is_active = True
     session.add(user)

@@ -1,4 +1,4 @@
-"""Shop overview: RED metrics of events and HTTP routes, websockets, business KPIs."""
+"""Shop overview: RED metrics of events and HTTP routes, websockets, the database, e-mail, business KPIs."""
 
 from __future__ import annotations
 
@@ -154,6 +154,32 @@ def build():
             promql(
                 f"sum by (reason) (increase(reflex_event_failures_total{{{SHOP_SELECTOR}}}[$__rate_interval]))",
                 "{{reason}}",
+            ),
+        )
+    )
+
+    grid.row("E-mail (the outbox and its senders)")
+    grid.add(
+        _series(
+            "E-mails waiting in the outbox",
+            "short",
+            promql(f"max(ecommerce_email_outbox_depth{{{SHOP_SELECTOR}}})", "queued or sending"),
+        )
+    )
+    grid.add(
+        _series(
+            "Oldest unsent e-mail (ShopEmailsNotLeaving over 10 minutes)",
+            "s",
+            promql(f"max(ecommerce_email_outbox_oldest_age_seconds{{{SHOP_SELECTOR}}})", "oldest waiting"),
+        )
+    )
+    grid.add(
+        _series(
+            "E-mail send attempts per minute by kind and outcome",
+            "short",
+            promql(
+                f"sum by (kind, outcome) (rate(ecommerce_emails_total{{{SHOP_SELECTOR}}}[$__rate_interval])) * 60",
+                "{{kind}} {{outcome}}",
             ),
         )
     )

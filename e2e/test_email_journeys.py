@@ -1,0 +1,153 @@
+"""E-mail journeys in Chromium: a forgotten password reset through the link in a real e-mail (the
+shop sends to an SMTP server in this process), and e-mails that wait while that server is down."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Browser, Page, expect
+
+from e2e.helpers import (
+    PASSWORD,
+    execute,
+    from_own_address,
+    log_in,
+    log_out,
+    query,
+    register,
+    unique_name,
+    wait_until,
+)
+from testkit.smtp import html_of, text_of
+
+NEW_PASSWORD = "violet kettle harbour 42"
+
+
+def ask_for_a_link(page: Page, email: str) -> None:
+    page.goto("/login")
+    page.get_by_test_id("forgot-password").click()
+    expect(page).to_have_url(re.compile(r"/forgot-password$"))
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_role("button", name="Send me a link").click()
+    expect(page.get_by_test_id("reset-link-sent")).to_contain_text(email.lower())
+
+
+def reset_link(message) -> str:
+    return re.search(r"http://\S+/reset-password#token=[A-Za-z0-9_-]+", text_of(message)).group(0)
+
+
+def test_a_forgotten_password_is_reset_through_the_emailed_link_once(page: Page, browser: Browser, shop_server):
+    username = unique_name("forgetful")
+    email = f"{username}@example.com"
+    register(page, username)  # this tab stays logged in: the old session
+
+    guest = browser.new_context(base_url=shop_server.url, **from_own_address())
+    reset_page = guest.new_page()
+    try:
+        # Nobody has this address: the same answer, and no e-mail.
+        ask_for_a_link(reset_page, f"nobody-{username}@example.com")
+        ask_for_a_link(reset_page, email.upper())
+        (message,) = shop_server.smtp.wait_for(to=email, kind="password_reset")
+        assert message["Subject"] == "Reset your password at Reflex Shop"
+        link = reset_link(message)
+        assert link.startswith(shop_server.url + "/reset-password#token=") and link in html_of(message)
+        assert shop_server.smtp.messages(to=f"nobody-{username}@example.com") == []
+        # Only the token's hash is stored, and once sent the e-mail's copy no longer has the token.
+        token = link.rsplit("=", 1)[1]
+        wait_until(lambda: query(shop_server.db_file, "SELECT status FROM email_outbox WHERE kind = 'password_reset'"
+                                 " ORDER BY id DESC LIMIT 1") == [("sent",)])  # fmt: skip
+        for table, column in (("password_resets", "token_hash"), ("email_outbox", "text_body"),
+                              ("email_outbox", "html_body")):  # fmt: skip
+            assert query(shop_server.db_file, f"SELECT count(*) FROM {table} WHERE {column} LIKE ?", f"%{token}%") == [
+                (0,)
+            ]
+        assert token not in shop_server.log_file.read_text()
+
+        reset_page.goto(link)
+        expect(reset_page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+        expect(reset_page.get_by_text(f"For the account {username}.")).to_be_visible()
+        # The password policy applies, and the form says what is wrong next to the field.
+        reset_page.get_by_label("New password", exact=True).fill("password123")
+        reset_page.get_by_label("Confirm new password").fill("password123")
+        reset_page.get_by_role("button", name="Set new password").click()
+        expect(reset_page.get_by_test_id("error-password")).to_contain_text("too easy to guess")
+        reset_page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+        reset_page.get_by_label("Confirm new password").fill(NEW_PASSWORD)
+        reset_page.get_by_role("button", name="Set new password").click()
+        expect(reset_page).to_have_url(re.compile(r"/login$"))
+        expect(reset_page.get_by_text("Your password has been changed")).to_be_visible()
+
+        # The old password no longer works; the new one does.
+        log_in(reset_page, username, PASSWORD)
+        expect(reset_page.get_by_test_id("form-error")).to_contain_text("Wrong username or password")
+        log_in(reset_page, username, NEW_PASSWORD)
+        expect(reset_page.get_by_test_id("current-user")).to_have_text(username)
+
+        # The session that was logged in before the reset is over.
+        page.reload()
+        expect(page.get_by_test_id("current-user")).to_have_count(0)
+
+        (changed,) = shop_server.smtp.wait_for(to=email, kind="password_changed")
+        assert "/forgot-password" in text_of(changed)
+
+        # The link worked once.
+        other = guest.new_page()
+        other.goto(link)
+        expect(other.get_by_test_id("reset-link-invalid")).to_be_visible()
+        expect(other.get_by_role("link", name="Send me a new link")).to_be_visible()
+    finally:
+        guest.close()
+
+
+def test_a_reset_link_older_than_30_minutes_or_replaced_by_a_newer_one_is_refused(page: Page, shop_server):
+    username = unique_name("late")
+    email = f"{username}@example.com"
+    register(page, username)
+    log_out(page)
+
+    ask_for_a_link(page, email)
+    first = reset_link(shop_server.smtp.wait_for(to=email, kind="password_reset")[0])
+    ask_for_a_link(page, email)
+    second = reset_link(shop_server.smtp.wait_for(to=email, kind="password_reset", count=2)[1])
+    page.goto(first)
+    expect(page.get_by_test_id("reset-link-invalid")).to_be_visible()
+
+    # 31 minutes later (the link's row says so): refused as well.
+    user_id = query(shop_server.db_file, "SELECT id FROM users WHERE username = ?", username)[0][0]
+    expired = "UPDATE password_resets SET expires_at = datetime('now', '-1 minute') WHERE user_id = ?"
+    execute(shop_server.db_file, expired, user_id)
+    page.goto("/")
+    page.goto(second)
+    expect(page.get_by_test_id("reset-link-invalid")).to_be_visible()
+    # A tampered link, too.
+    page.goto("/")
+    page.goto(second[:-4] + "AAAA")
+    expect(page.get_by_test_id("reset-link-invalid")).to_be_visible()
+
+
+def test_while_the_mail_server_is_down_emails_wait_and_all_leave_once_it_is_back(page: Page, shop_server, prometheus):
+    username = unique_name("patient")
+    email = f"{username}@example.com"
+    register(page, username)
+    log_out(page)
+    outbox = "SELECT status, attempts, last_error FROM email_outbox WHERE recipient = ? AND kind = 'password_reset'"
+
+    shop_server.smtp.stop()
+    try:
+        ask_for_a_link(page, email)
+        # Tried, refused, queued again: nothing lost.
+        wait_until(lambda: (rows := query(shop_server.db_file, outbox, email)) and rows[0][1] >= 2, 30)
+        status, _, error = query(shop_server.db_file, outbox, email)[0]
+        assert status in ("queued", "sending") and "Connect" in error
+        # The backlog is seen by Prometheus, and the alert's value (the oldest unsent e-mail's age) rises.
+        age = 'max(ecommerce_email_outbox_oldest_age_seconds{job="shop"})'
+        wait_until(lambda: (prometheus.value('max(ecommerce_email_outbox_depth{job="shop"})') or 0) >= 1, 60)
+        wait_until(lambda: (prometheus.value(age) or 0) > 0, 60)
+        first_age = prometheus.value(age)
+        wait_until(lambda: (prometheus.value(age) or 0) > first_age, 60)
+    finally:
+        shop_server.smtp.start()
+    (message,) = shop_server.smtp.wait_for(to=email, kind="password_reset", timeout_s=60)
+    assert reset_link(message)
+    wait_until(lambda: query(shop_server.db_file, outbox, email)[0][0] == "sent", 30)
+    wait_until(lambda: prometheus.value('max(ecommerce_email_outbox_depth{job="shop"})') == 0, 60)

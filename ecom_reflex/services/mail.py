@@ -1,0 +1,145 @@
+"""The shop's e-mails: rendered from templates (ecom_reflex/templates/email, Jinja2) and queued in
+the outbox (services/outbox.py) in the caller's transaction, so an e-mail exists exactly when the
+change that causes it commits. ecom_reflex/mailer.py sends them.
+
+Each kind has a plain-text and an HTML template; every link starts with the PUBLIC_URL setting.
+The password-reset link is the one secret an e-mail carries: `redact` takes it out wherever an
+e-mail's text is kept or logged once it no longer needs sending.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import jinja2
+from sqlmodel import Session
+
+from ecom_reflex import SHOP_NAME
+from ecom_reflex.models import Order, OutboxEmail, User, utcnow
+from ecom_reflex.money import format_cents
+from ecom_reflex.observability.tracing import current_traceparent
+from ecom_reflex.services import addresses
+from ecom_reflex.settings import get_settings
+
+SUBJECTS = {
+    "order_placed": "Your order #{number} at {shop}",
+    "order_shipped": "Order #{number} is on its way",
+    "order_cancelled": "Order #{number} has been cancelled",
+    "password_reset": "Reset your password at {shop}",
+    "password_changed": "Your password at {shop} was changed",
+}
+KINDS = tuple(SUBJECTS)
+# The reset link's token, in the text and the HTML alike (services/password_reset.reset_path).
+_RESET_TOKEN = re.compile(r"(/reset-password#token=)[A-Za-z0-9_-]+")
+REDACTED = "(redacted)"
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("ecom_reflex", "templates/email"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def render(kind: str, **context) -> RenderedEmail:
+    """The e-mail of `kind` for `context`; the shop's name and URL are added."""
+    context = {"shop_name": SHOP_NAME, "shop_url": get_settings().shop_url, **context}
+    subject = SUBJECTS[kind].format(shop=SHOP_NAME, number=context.get("number", ""))
+    context["subject"] = subject
+    return RenderedEmail(
+        subject=subject,
+        text=_templates().get_template(f"{kind}.txt").render(context),
+        html=_templates().get_template(f"{kind}.html").render(context),
+    )
+
+
+def redact(text: str) -> str:
+    """`text` without the secret of a reset link."""
+    return _RESET_TOKEN.sub(rf"\g<1>{REDACTED}", text)
+
+
+def link(path: str) -> str:
+    return get_settings().shop_url + path
+
+
+def _queue(session: Session, kind: str, recipient: str, email: RenderedEmail, **owner: int | None) -> OutboxEmail:
+    row = OutboxEmail(
+        kind=kind,
+        recipient=recipient,
+        subject=email.subject,
+        text_body=email.text,
+        html_body=email.html,
+        traceparent=current_traceparent(),
+        **owner,
+    )
+    session.add(row)
+    return row
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%d %B %Y, %H:%M UTC").lstrip("0")
+
+
+def _order_context(order: Order) -> dict:
+    from ecom_reflex.services.orders import order_number
+
+    return {
+        "order": order,
+        "number": order_number(order.id),
+        "total": format_cents(order.total_cents),
+        "address": addresses.order_address_lines(order),
+        "order_url": link(f"/orders/{order.id}"),
+    }
+
+
+def _order_recipient(session: Session, order: Order) -> str:
+    """The e-mail given at checkout; the account's for orders placed before checkout asked for one."""
+    if order.shipping_email:
+        return order.shipping_email
+    user = session.get(User, order.user_id)
+    return user.email if user else ""
+
+
+def queue_order_placed(session: Session, order: Order, lines: list[tuple[str, int, int]]) -> OutboxEmail:
+    """`lines`: (product name, unit price in cents, quantity), as ordered."""
+    shown = [
+        {"name": name, "quantity": quantity, "unit_price": format_cents(cents),
+         "line_total": format_cents(cents * quantity)}
+        for name, cents, quantity in lines
+    ]  # fmt: skip
+    email = render("order_placed", lines=shown, placed_at=_when(order.created_at), **_order_context(order))
+    return _queue(session, "order_placed", _order_recipient(session, order), email, order_id=order.id,
+                  user_id=order.user_id)  # fmt: skip
+
+
+def queue_order_status(session: Session, order: Order, kind: str, *, was_paid: bool = False) -> OutboxEmail:
+    """order_shipped or order_cancelled."""
+    email = render(kind, was_paid=was_paid, **_order_context(order))
+    return _queue(session, kind, _order_recipient(session, order), email, order_id=order.id, user_id=order.user_id)
+
+
+def queue_password_reset(session: Session, user: User, reset_path: str, minutes: int) -> OutboxEmail:
+    email = render("password_reset", username=user.username, reset_url=link(reset_path), minutes=minutes)
+    return _queue(session, "password_reset", user.email, email, user_id=user.id)
+
+
+def queue_password_changed(session: Session, user: User) -> OutboxEmail:
+    email = render(
+        "password_changed", username=user.username, changed_at=_when(utcnow()), forgot_url=link("/forgot-password")
+    )
+    return _queue(session, "password_changed", user.email, email, user_id=user.id)

@@ -1,0 +1,370 @@
+"""E-mail: written in the transaction of its cause (the outbox), claimed safely, sent through a real
+SMTP server (aiosmtpd, testkit/smtp.py) with retries, and nothing of the reset link's secret kept."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from ecom_reflex import mailer
+from ecom_reflex.db import session_scope, transaction
+from ecom_reflex.models import AuthSession, EmailStatus, OutboxEmail, PasswordReset, User, utcnow
+from ecom_reflex.services import auth, orders, outbox, password_reset
+from ecom_reflex.services.mail import REDACTED
+from ecom_reflex.services.orders import OutOfStock, ShippingAddress
+from ecom_reflex.services.passwords import hash_password, verify_password
+from ecom_reflex.services.users import ensure_admin
+from ecom_reflex.settings import get_settings
+from testkit.smtp import SmtpSink, html_of, text_of
+from tests.factories import make_product, make_user
+from tests.test_orders import fill_cart, place
+
+ADDRESS = ShippingAddress(
+    "Ada Lovelace", "12 Analytical St", "", "London", "N1 9GU", "United Kingdom", email="ada@example.com"
+)
+
+
+@pytest.fixture(autouse=True)
+def public_url(monkeypatch):
+    monkeypatch.setenv("PUBLIC_URL", "https://shop.example.com")
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def smtp():
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+def outbox_rows(kind: str | None = None) -> list[OutboxEmail]:
+    with session_scope() as session:
+        query = select(OutboxEmail).order_by(OutboxEmail.id)
+        return list(session.exec(query.where(OutboxEmail.kind == kind) if kind else query).all())
+
+
+def send_due(settings=None) -> int:
+    settings = settings or get_settings()
+    return asyncio.run(mailer.deliver_due(mailer.transport_for(settings), settings))
+
+
+def test_an_order_queues_its_order_placed_email_in_the_same_transaction(session):
+    user = make_user(session)
+    lamp = make_product(session, "Desk Lamp", price_cents=2499, stock=5)
+    mug = make_product(session, "Mug", price_cents=800, stock=5)
+    fill_cart(session, user, (lamp, 2), (mug, 1))
+    order = place(user.id, address=ADDRESS)
+
+    (email,) = outbox_rows()
+    assert (email.kind, email.recipient, email.status, email.order_id) == ("order_placed", "ada@example.com",
+                                                                           "queued", order.id)  # fmt: skip
+    assert email.subject == f"Your order #{order.id:06d} at Reflex Shop"
+    for text in (email.text_body, email.html_body):
+        assert "Desk Lamp" in text and "$24.99" in text and "$49.98" in text and "Mug" in text
+        assert "$57.98" in text  # the total
+        assert "12 Analytical St" in text and "N1 9GU London" in text
+        assert f"https://shop.example.com/orders/{order.id}" in text
+    # The same checkout submitted again is the same order: no second e-mail.
+    place(user.id, address=ADDRESS)
+    assert len(outbox_rows()) == 1
+
+
+def test_a_checkout_that_rolls_back_queues_nothing(session):
+    user = make_user(session)
+    scarce = make_product(session, "Scarce", stock=1)
+    fill_cart(session, user, (scarce, 1))
+    scarce.stock = 0
+    session.add(scarce)
+    session.commit()
+    with pytest.raises(OutOfStock):
+        place(user.id, address=ADDRESS)
+    assert outbox_rows() == []
+
+
+def test_shipping_and_cancelling_tell_the_customer_and_other_moves_do_not(session):
+    user = make_user(session)
+    fill_cart(session, user, (make_product(session, stock=5), 1))
+    order = place(user.id, address=ADDRESS)
+    admin = make_user(session, "boss", is_admin=True)
+
+    def move(to_status: str) -> None:
+        with session_scope(write=True) as scoped:
+            orders.change_status(scoped, order.id, to_status, admin.id)
+
+    move("paid")
+    assert [row.kind for row in outbox_rows()] == ["order_placed"]
+    move("shipped")
+    (shipped,) = outbox_rows("order_shipped")
+    assert shipped.subject == f"Order #{order.id:06d} is on its way"
+    assert f"https://shop.example.com/orders/{order.id}" in shipped.text_body
+
+    user2 = make_user(session, "second")
+    fill_cart(session, user2, (make_product(session, "Other", stock=5), 1))
+    second = place(user2.id, key="key-2", address=ADDRESS)
+    with session_scope(write=True) as scoped:
+        orders.change_status(scoped, second.id, "paid", admin.id)
+        orders.change_status(scoped, second.id, "cancelled", admin.id)
+    (cancelled,) = outbox_rows("order_cancelled")
+    assert cancelled.order_id == second.id and "refunded" in cancelled.text_body
+
+
+def _token_of(email: OutboxEmail) -> str:
+    return email.text_body.split("/reset-password#token=")[1].split()[0]
+
+
+def test_a_reset_link_is_single_use_stored_only_as_a_hash_and_ends_every_session(session):
+    user = make_user(session)
+    other_session_token = auth.start_session(session, user)
+    session.commit()
+    with session_scope(write=True) as scoped:
+        assert password_reset.request_reset(scoped, "  Shopper@Example.com ") is True
+    (email,) = outbox_rows("password_reset")
+    token = _token_of(email)
+    assert len(token) == 43 and email.recipient == "shopper@example.com"
+    with session_scope() as scoped:
+        (reset,) = scoped.exec(select(PasswordReset)).all()
+        assert reset.token_hash == auth.hash_token(token) and token not in reset.token_hash
+        assert (
+            timedelta(minutes=29)
+            < reset.expires_at.replace(tzinfo=None) - reset.created_at.replace(tzinfo=None)
+            <= timedelta(minutes=30)
+        )
+
+    new_hash = hash_password("a much better passphrase 42")
+    with session_scope(write=True) as scoped:
+        password_reset.finish_reset(scoped, token, new_hash)
+    with session_scope() as scoped:
+        changed = scoped.get(User, user.id)
+        assert verify_password("a much better passphrase 42", changed.password_hash)
+        assert scoped.exec(select(AuthSession).where(AuthSession.user_id == user.id)).all() == []
+        assert auth.user_for_token(scoped, other_session_token) is None
+    (told,) = outbox_rows("password_changed")
+    assert told.recipient == "shopper@example.com" and "https://shop.example.com/forgot-password" in told.text_body
+
+    # Used once: never again.
+    with pytest.raises(password_reset.InvalidResetLink), session_scope(write=True) as scoped:
+        password_reset.finish_reset(scoped, token, new_hash)
+
+
+def test_an_unknown_or_disabled_address_gets_no_link_and_nothing_is_queued(session):
+    make_user(session, "gone", is_active=False)
+    with session_scope(write=True) as scoped:
+        assert password_reset.request_reset(scoped, "nobody@example.com") is False
+        assert password_reset.request_reset(scoped, "gone@example.com") is False
+    assert outbox_rows() == []
+
+
+def test_a_link_expires_after_30_minutes_and_a_newer_link_or_a_password_change_replaces_it(session):
+    make_user(session)
+    with session_scope(write=True) as scoped:
+        password_reset.request_reset(scoped, "shopper@example.com")
+    first = _token_of(outbox_rows("password_reset")[0])
+    later = utcnow() + timedelta(minutes=31)
+    with pytest.raises(password_reset.InvalidResetLink), session_scope() as scoped:
+        password_reset.account_for_token(scoped, first, now=later)
+    with session_scope() as scoped:
+        assert password_reset.account_for_token(scoped, first).username == "shopper"
+
+    with session_scope(write=True) as scoped:
+        password_reset.request_reset(scoped, "shopper@example.com")
+    second = _token_of(outbox_rows("password_reset")[1])
+    with pytest.raises(password_reset.InvalidResetLink), session_scope() as scoped:
+        password_reset.account_for_token(scoped, first)
+    with session_scope() as scoped:
+        password_reset.account_for_token(scoped, second)
+
+    # The operator resets the password from the environment: the link dies with the old password.
+    with session_scope(write=True) as scoped:
+        scoped.exec(select(User)).first().is_admin = True
+    with session_scope(write=True) as scoped:
+        ensure_admin(scoped, "shopper", "shopper@example.com", "an operator's new password 7")
+    with pytest.raises(password_reset.InvalidResetLink), session_scope() as scoped:
+        password_reset.account_for_token(scoped, second)
+    assert len(outbox_rows("password_changed")) == 1
+
+
+@pytest.mark.parametrize("token", ["", "short", "x" * 43 + "y", "../../etc/passwd", "A" * 43])
+def test_a_token_that_is_not_ours_is_refused_without_error(session, token):
+    with pytest.raises(password_reset.InvalidResetLink), session_scope() as scoped:
+        password_reset.account_for_token(scoped, token)
+    assert password_reset.token_from_fragment("token=" + token) in ("", token)
+
+
+def _queue(session: Session, count: int, kind: str = "password_changed") -> None:
+    for number in range(count):
+        session.add(OutboxEmail(kind=kind, recipient=f"r{number}@example.com", subject=f"Message {number}",
+                                text_body="text", html_body="<p>html</p>"))  # fmt: skip
+    session.commit()
+
+
+def test_claims_never_overlap_and_a_dead_senders_rows_come_back_after_the_lease(session):
+    _queue(session, 5)
+    first = transaction(lambda s: outbox.claim(s, 3), write=True)
+    second = transaction(lambda s: outbox.claim(s, 3), write=True)
+    assert [e.id for e in first] == [1, 2, 3] and [e.id for e in second] == [4, 5]
+    assert transaction(lambda s: outbox.claim(s, 3), write=True) == []
+    # The first sender dies: after the lease its rows are due again, a second attempt.
+    later = utcnow() + outbox.CLAIM_LEASE + timedelta(seconds=1)
+    again = transaction(lambda s: outbox.claim(s, 10, now=later), write=True)
+    assert sorted(e.id for e in again) == [1, 2, 3, 4, 5] and {e.attempt for e in again} == {2}
+    # Its late "sent" does not count: the claim is someone else's now.
+    assert transaction(lambda s: outbox.mark_sent(s, first[0]), write=True) is False
+    assert transaction(lambda s: outbox.mark_sent(s, again[0]), write=True) is True
+
+
+def test_a_failed_send_backs_off_exponentially_and_is_given_up_after_the_last_try(session):
+    _queue(session, 1)
+    waits = []
+    for attempt in range(1, 4):
+        now = utcnow() + timedelta(days=attempt)
+        (email,) = transaction(lambda s, now=now: outbox.claim(s, 1, now=now), write=True)
+        assert email.attempt == attempt
+        status = transaction(lambda s, e=email, now=now: outbox.mark_failed(s, e, "refused", 3, 10, now=now),
+                             write=True)  # fmt: skip
+        row = outbox_rows()[0]
+        if attempt < 3:
+            assert status is EmailStatus.QUEUED and row.status == "queued"
+            waits.append((row.next_attempt_at.replace(tzinfo=None) - now.replace(tzinfo=None)).total_seconds())
+        else:
+            assert status is EmailStatus.FAILED and row.status == "failed" and row.last_error == "refused"
+    assert 8 <= waits[0] <= 10 and 16 <= waits[1] <= 20
+    assert outbox.retry_wait(30, 30) <= outbox.MAX_RETRY_WAIT
+
+
+def test_the_sender_delivers_text_and_html_through_smtp_and_forgets_the_reset_secret(session, smtp, monkeypatch):
+    monkeypatch.setenv("SMTP_URL", smtp.url)
+    monkeypatch.setenv("MAIL_FROM", "Reflex Shop <shop@shop.example.com>")
+    get_settings.cache_clear()
+    make_user(session)
+    with session_scope(write=True) as scoped:
+        password_reset.request_reset(scoped, "shopper@example.com")
+    token = _token_of(outbox_rows()[0])
+
+    assert send_due() == 1
+    (message,) = smtp.wait_for(to="shopper@example.com", kind="password_reset")
+    assert message["Subject"] == "Reset your password at Reflex Shop"
+    assert message["From"] == "Reflex Shop <shop@shop.example.com>"
+    assert message["Message-ID"] == "<outbox-1@shop.example.com>"
+    link = f"https://shop.example.com/reset-password#token={token}"
+    assert link in text_of(message) and link in html_of(message)
+    (row,) = outbox_rows()
+    assert row.status == "sent" and row.sent_at is not None and row.attempts == 1
+    # Sent: the secret is gone from the database.
+    assert token not in row.text_body and token not in row.html_body and REDACTED in row.text_body
+    assert send_due() == 0 and len(smtp.messages()) == 1
+
+
+def test_with_the_smtp_server_down_rows_wait_and_all_leave_once_it_is_back(session, monkeypatch):
+    down = SmtpSink()  # not started: the port refuses
+    monkeypatch.setenv("SMTP_URL", down.url)
+    monkeypatch.setenv("EMAIL_RETRY_SECONDS", "0.05")
+    get_settings.cache_clear()
+    _queue(session, 3)
+    send_due()
+    rows = outbox_rows()
+    assert {row.status for row in rows} == {"queued"} and {row.attempts for row in rows} == {1}
+    assert all("ConnectionRefused" in row.last_error or "connect" in row.last_error.lower() for row in rows)
+    backlog = transaction(outbox.backlog)
+    assert backlog.depth == 3 and backlog.oldest_age_seconds >= 0
+
+    down.start()
+    try:
+        time.sleep(0.1)  # past the first back-off
+        send_due()
+        assert len(down.wait_for(count=3)) == 3
+        assert {row.status for row in outbox_rows()} == {"sent"}
+        assert transaction(outbox.backlog).depth == 0
+    finally:
+        down.stop()
+
+
+def test_without_smtp_url_each_email_is_written_to_the_log_without_the_secret(session, caplog):
+    make_user(session)
+    with session_scope(write=True) as scoped:
+        password_reset.request_reset(scoped, "shopper@example.com")
+    token = _token_of(outbox_rows()[0])
+    with caplog.at_level("INFO"):
+        assert send_due() == 1
+    logged = [record for record in caplog.records if record.name == "ecom_reflex.mailer"]
+    assert logged and logged[0].subject == "Reset your password at Reflex Shop"
+    everything = " ".join(str(record.__dict__) for record in caplog.records)
+    assert token not in everything and "shopper@example.com" not in everything
+    assert "s***@example.com" in everything
+    assert outbox_rows()[0].status == "sent"
+
+
+def _send_until_empty(start, sent) -> None:
+    """A worker process's sender (DB_URL, SMTP_URL from the environment): from `start`, until nothing is due."""
+    start.wait(60)
+    idle, count = 0, 0
+    while idle < 3:
+        claimed = send_due()
+        count += claimed
+        idle = idle + 1 if claimed == 0 else 0
+    sent.put(count)
+
+
+def test_two_workers_on_postgresql_never_send_the_same_email(postgres_database, monkeypatch):
+    import multiprocessing
+
+    smtp = SmtpSink(delay_s=0.005).start()
+    monkeypatch.setenv("SMTP_URL", smtp.url)
+    get_settings.cache_clear()
+    with session_scope() as session:
+        _queue(session, 300)
+    spawn = multiprocessing.get_context("spawn")
+    start, sent = spawn.Event(), spawn.Queue()
+    workers = [spawn.Process(target=_send_until_empty, args=(start, sent)) for _ in range(2)]
+    try:
+        for worker in workers:
+            worker.start()
+        start.set()
+        for worker in workers:
+            worker.join(120)
+            assert worker.exitcode == 0
+        counts = [sent.get(timeout=5) for _ in workers]
+        # Both were sending at the same time, and between them sent each e-mail once.
+        assert all(count > 0 for count in counts) and sum(counts) == 300, counts
+        received = smtp.wait_for(count=300)
+        assert len(received) == 300
+        assert len({message["Message-ID"] for message in received}) == 300
+        rows = outbox_rows()
+        assert {row.status for row in rows} == {"sent"} and {row.attempts for row in rows} == {1}
+    finally:
+        smtp.stop()
+
+
+def test_a_claim_skips_the_rows_another_open_claim_holds(session, migrated):
+    import threading
+
+    _queue(session, 6)
+    holding, release = threading.Event(), threading.Event()
+    first: list = []
+
+    def claim_and_hold() -> None:
+        with session_scope(write=True) as scoped:
+            first.extend(outbox.claim(scoped, 3))
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=claim_and_hold)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        second: list = []
+        claimer = threading.Thread(target=lambda: second.extend(transaction(lambda s: outbox.claim(s, 3), write=True)))
+        claimer.start()
+        claimer.join(5)
+        if migrated == "postgresql":
+            # SKIP LOCKED: the other claim's rows are passed over at once, not waited for.
+            assert not claimer.is_alive(), "the second claim waited for the first"
+        release.set()
+        claimer.join(30)
+    finally:
+        release.set()
+        holder.join(30)
+    assert [e.id for e in first] == [1, 2, 3] and [e.id for e in second] == [4, 5, 6]
