@@ -137,3 +137,26 @@ def test_each_worker_has_a_log_file_of_its_own_that_the_shipper_still_matches(tm
     assert worker_log_file(tmp_path / "app-scale.json.log", 42).name == "app-scale.42.json.log"
     assert worker_log_file(tmp_path / "shop.log", 42).name == "shop.42.log"
     assert worker_log_file(tmp_path / "app.json.log", 7).parent == tmp_path
+
+
+def test_reflex_lines_stay_in_the_json_log_after_reflex_warns_in_a_worker_of_its_cli(tmp_path, monkeypatch):
+    """The reflex CLI marks its workers as managed; the first Reflex deprecation notice must not
+    give Reflex's loggers a console of their own (their lines would leave the JSON log)."""
+    from reflex_base.utils import console
+    from reflex_base.utils import log as reflex_log
+
+    monkeypatch.setenv(reflex_log._MANAGED_ENV_VAR, "true")
+    path = tmp_path / "app.json.log"
+    configure_logging("test-shop", "INFO", path)
+    try:
+        console.deprecate(feature_name="x", reason="test", deprecation_version="0.1", removal_version="9.9")
+        logging.getLogger("reflex_base.event.processor.event_processor").warning("a line from deep in Reflex")
+        logging.getLogger("reflex.app").warning("and one from the app module")
+    finally:
+        reflex_log._reset()
+        for handler in list(logging.getLogger().handlers):
+            if getattr(handler, obs_logging._HANDLER_MARK, False):
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+    messages = [line["message"] for line in lines(path)]
+    assert "a line from deep in Reflex" in messages and "and one from the app module" in messages

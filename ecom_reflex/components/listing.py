@@ -12,7 +12,7 @@ from ecom_reflex.components.layout import MUTED
 
 def browser_location() -> rx.Var[str]:
     """The path, query and fragment the browser shows now, updated in the browser as soon as a link
-    is followed (React Router's location); compare with `router.page.raw_path` an event saw."""
+    is followed (React Router's location); compare with state/session.location_of(an event's URL)."""
     return rx.Var(
         "(browserLocation.pathname + browserLocation.search + browserLocation.hash)",
         _var_data=VarData(

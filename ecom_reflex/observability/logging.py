@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
 import sys
 import time
 from logging.handlers import RotatingFileHandler
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
+from reflex_base.utils import log as reflex_log
 
 from ecom_reflex.observability import metrics
 from ecom_reflex.observability.client_noise import ClientNoiseFilter
@@ -169,6 +171,11 @@ def configure_logging(
         handler.addFilter(SecretsFilter())
         setattr(handler, _HANDLER_MARK, True)
 
+    # The reflex CLI marks its workers as "managed" (an environment variable): the first Reflex
+    # warning or deprecation notice then attaches Reflex's own console sink to its loggers, and
+    # from that moment their lines (the refused-event warnings among them) bypass these handlers.
+    # Unmarked, Reflex leaves every record to the root logger, as it documents for applications.
+    os.environ.pop(reflex_log._MANAGED_ENV_VAR, None)
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
         root.removeHandler(old)

@@ -15,7 +15,7 @@ from ecom_reflex.services.catalog import SORT_LABELS, SORTS, CategoryInfo, Produ
 from ecom_reflex.services.errors import NotFound
 from ecom_reflex.state.cart import CartState
 from ecom_reflex.state.inputs import clean_text, form_fields, parse_id, parse_page
-from ecom_reflex.state.session import path_argument
+from ecom_reflex.state.session import location_of, path_argument
 
 MAX_SLUG_LENGTH = 80
 
@@ -101,7 +101,7 @@ class CatalogState(CartState):
         self.products = result.items
         self.page, self.pages, self.match_count = result.page, result.pages, result.total
         self.loaded = True
-        self.loaded_for = self.router.page.raw_path
+        self.loaded_for = location_of(self.router.url)
         return listing_requested.push(False)
 
     def _go_to(self, url: str):

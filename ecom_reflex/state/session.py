@@ -11,6 +11,7 @@ never on the event loop; their arguments are read through `state.inputs`.
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 
 import reflex as rx
 from reflex.state import _override_base_method
@@ -36,6 +37,13 @@ def path_argument(path: str, prefix: str) -> str:
     """The segment after `/prefix/` in a path: path_argument("/product/12", "product") == "12"."""
     parts = [part for part in path.split("/") if part]
     return parts[1] if len(parts) == 2 and parts[0] == prefix else ""
+
+
+def location_of(url: str) -> str:
+    """The path, query and fragment of the page's URL as the browser shows them (the client's
+    location.pathname + search + hash)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "") + (f"#{parts.fragment}" if parts.fragment else "")
 
 
 def client_address(router) -> str:
