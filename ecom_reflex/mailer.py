@@ -136,6 +136,8 @@ async def deliver(transport: LogTransport | SmtpTransport, email: outbox.Claimed
 
 async def deliver_due(transport: LogTransport | SmtpTransport, settings: Settings) -> int:
     """Claim what is due and send it; how many were claimed."""
+    if not await run_db(lambda: transaction(outbox.has_due)):
+        return 0
     claimed = await run_db(lambda: transaction(lambda session: outbox.claim(session, BATCH), write=True))
     for email in claimed:
         await deliver(transport, email, settings)

@@ -368,3 +368,18 @@ def test_a_claim_skips_the_rows_another_open_claim_holds(session, migrated):
         release.set()
         holder.join(30)
     assert [e.id for e in first] == [1, 2, 3] and [e.id for e in second] == [4, 5, 6]
+
+
+def test_an_idle_sender_reads_and_never_takes_the_write_lock(session):
+    from ecom_reflex.observability import metrics
+
+    def write_transactions() -> float:
+        samples = metrics.DB_WRITE_TRANSACTION.collect()[0].samples
+        return sum(sample.value for sample in samples if sample.name.endswith("_count"))
+
+    before = write_transactions()
+    assert send_due() == 0 and send_due() == 0
+    assert write_transactions() == before
+    _queue(session, 1)
+    assert send_due() == 1
+    assert write_transactions() > before

@@ -51,6 +51,11 @@ def _due(now: datetime):
     )
 
 
+def has_due(session: Session, now: datetime | None = None) -> bool:
+    """Whether anything is due: a read, so an idle sender never takes SQLite's write lock."""
+    return session.exec(select(OutboxEmail.id).where(_due(now or utcnow())).limit(1)).first() is not None
+
+
 def claim(session: Session, limit: int, now: datetime | None = None) -> list[ClaimedEmail]:
     """Up to `limit` due e-mails, oldest first, now this caller's (in a write transaction)."""
     now = now or utcnow()
