@@ -23,6 +23,8 @@ class ReceivedSpan:
     resource: dict
     # (name, attributes) of each span event, e.g. OpenFeature's flag evaluations.
     events: list = field(default_factory=list)
+    # (trace id, span id) of each span link, e.g. an e-mail's send to the order that queued it.
+    links: list = field(default_factory=list)
 
 
 @dataclass
@@ -89,6 +91,7 @@ def start_receiver() -> OtlpReceiver:
                                 attributes={a.key: _value(a.value) for a in span.attributes},
                                 resource=resource,
                                 events=[(e.name, {a.key: _value(a.value) for a in e.attributes}) for e in span.events],
+                                links=[(link.trace_id.hex(), link.span_id.hex()) for link in span.links],
                             )
                         )
             with receiver.lock:

@@ -73,7 +73,8 @@ def pages_for(role: str, shop_server: ShopServer, shopper: Visitor) -> list[str]
     if role == "visitor":
         return [
             "/", f"/category/{category}", "/?q=lamp&sort=price_asc", f"/product/{product}", "/product/99999999",
-            "/cart", "/login", "/register", "/no-such-page", "/admin",
+            "/cart", "/login", "/register", "/forgot-password", "/reset-password#token=" + "x" * 43, "/no-such-page",
+            "/admin",
         ]  # fmt: skip
     if role == "shopper":
         return ["/cart", "/checkout", "/orders", f"/orders/{shopper.order_id}", "/orders/99999999"]

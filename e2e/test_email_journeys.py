@@ -18,6 +18,7 @@ from e2e.helpers import (
     unique_name,
     wait_until,
 )
+from e2e.test_accessibility import problems_on, settle
 from testkit.smtp import html_of, text_of
 
 NEW_PASSWORD = "violet kettle harbour 42"
@@ -66,6 +67,8 @@ def test_a_forgotten_password_is_reset_through_the_emailed_link_once(page: Page,
         reset_page.goto(link)
         expect(reset_page.get_by_role("heading", name="Choose a new password")).to_be_visible()
         expect(reset_page.get_by_text(f"For the account {username}.")).to_be_visible()
+        settle(reset_page)
+        assert problems_on(reset_page, "desktop") == []
         # The password policy applies, and the form says what is wrong next to the field.
         reset_page.get_by_label("New password", exact=True).fill("password123")
         reset_page.get_by_label("Confirm new password").fill("password123")

@@ -103,6 +103,17 @@ def test_one_journey_in_metrics_traces_and_logs(page: Page, shop_server, prometh
     assert event.resource["service.name"] == "ecom-shop"
     assert {"service.version", "deployment.environment"} <= set(event.resource)
 
+    # The order's e-mail was sent in a trace of its own, linked to the checkout's trace.
+    def email_send():
+        return next((s for s in shop_server.otlp.snapshot() if s.name == "email.send"
+                     and s.attributes.get("email.kind") == "order_placed"
+                     and any(trace_id == event.trace_id for trace_id, _ in s.links)), None)  # fmt: skip
+
+    wait_until(lambda: email_send() is not None, 30)
+    send = email_send()
+    assert send.trace_id != event.trace_id and send.parent_span_id == ""
+    assert send.attributes["email.attempt"] == 1
+
     # 3. The "order placed" log line carries that trace's id.
     wait_until(lambda: any(line.get("action") == "order_placed" and line.get("order_id") == order_id
                            for line in log_lines(shop_server)), 10)  # fmt: skip

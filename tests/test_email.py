@@ -383,3 +383,18 @@ def test_an_idle_sender_reads_and_never_takes_the_write_lock(session):
     _queue(session, 1)
     assert send_due() == 1
     assert write_transactions() > before
+
+
+def test_what_a_shopper_typed_is_text_in_the_html_email_never_markup(session):
+    user = make_user(session)
+    fill_cart(session, user, (make_product(session, 'Lamp "Deluxe" <b>', stock=5), 1))
+    hostile = ShippingAddress('<img src=x onerror="alert(1)">', "1 <a href='http://evil'>St</a>", "", "London",
+                              "N1 9GU", "United Kingdom", email="ada@example.com")  # fmt: skip
+    place(user.id, address=hostile)
+    (email,) = outbox_rows()
+    assert "<img" not in email.html_body and "<a href='http://evil'>" not in email.html_body
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in email.html_body
+    assert "Lamp &#34;Deluxe&#34; &lt;b&gt;" in email.html_body
+    # The plain text says it as typed; the subject holds nothing the shopper typed.
+    assert '<img src=x onerror="alert(1)">' in email.text_body
+    assert email.subject == f"Your order #{email.order_id:06d} at Reflex Shop"

@@ -164,7 +164,6 @@ def reset_password_page() -> rx.Component:
                     "valid",
                     rx.fragment(
                         rx.text("For the account ", rx.text.strong(state.account_name), ".", size="2"),
-                        form_error(state.form_error),
                         rx.form(
                             rx.vstack(
                                 form_field(
@@ -204,7 +203,9 @@ def reset_password_page() -> rx.Component:
                         width="100%",
                     ),
                 ),
-                rx.hstack(rx.spinner(), rx.text("Checking your link…", color=MUTED), role="status"),
+                rx.hstack(
+                    rx.spinner(), rx.text("Checking your link…", color=MUTED), role="status", data_testid="loading"
+                ),
             ),
         )
     )

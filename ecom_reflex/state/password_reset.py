@@ -77,7 +77,6 @@ class ResetPasswordState(CartState):
     link: str = "checking"
     account_name: str = ""
     errors: dict[str, str] = {}
-    form_error: str = ""
     submitting: bool = False
     # The link's token: kept on the server for this tab, never sent back to the browser.
     _token: str = ""
@@ -85,7 +84,7 @@ class ResetPasswordState(CartState):
     @rx.event
     async def open_reset(self):
         """on_load of /reset-password#token=...: the token comes in the page's fragment."""
-        self.errors, self.form_error, self.submitting = {}, "", False
+        self.errors, self.submitting = {}, False
         fragment = str(self.router.url.fragment or "")[:MAX_FRAGMENT]
         self._token = password_reset.token_from_fragment(fragment)
         try:
@@ -102,7 +101,7 @@ class ResetPasswordState(CartState):
             return
         password, confirm = password_field(form_data, "password"), password_field(form_data, "confirm")
         token = self._token
-        self.errors, self.form_error = {}, ""
+        self.errors = {}
         try:
             user: User = await run_db(lambda: transaction(lambda s: password_reset.account_for_token(s, token)))
         except ServiceError:
