@@ -23,19 +23,21 @@ from playwright.sync_api import Browser, expect
 from bench.journeys import LOGIN, run_journeys
 from bench.loadgen import CART, SESSION, router_data
 from e2e.fixtures import ARTIFACTS
-from e2e.helpers import cart_count, fill_shipping, from_own_address, unique_name
+from e2e.helpers import cart_count, fill_shipping, from_own_address, unique_name, wait_until
 from e2e.test_concurrency import SHOPPERS, assert_all_completed, in_own_loop
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
 from testkit.servers import PostgresServer, ShopProcess, copy_of_the_app, free_port, start_postgres, start_redis
+from testkit.smtp import SmtpSink
 from tests.security.conftest import Client, register
 
 
 class ScaleShop(ShopProcess):
-    def __init__(self, root: Path, env: dict, log_path: Path, redis_url: str, postgres: PostgresServer):
+    def __init__(self, root: Path, env: dict, log_path: Path, redis_url: str, postgres: PostgresServer, smtp: SmtpSink):
         super().__init__(root, env, log_path, healthy={"status": "ok", "database": "ok", "redis": "ok"})
         self.redis_url = redis_url
         self.postgres = postgres
+        self.smtp = smtp
 
     def query(self, sql: str, *params) -> list[tuple]:
         with psycopg.connect(self.postgres.url("shop").replace("+psycopg", "")) as connection:
@@ -57,9 +59,14 @@ def scale_shop():
     root = copy_of_the_app(PROJECT_ROOT, workdir)
     postgres.execute("CREATE DATABASE shop")
     port = free_port()
+    smtp = SmtpSink().start()
     env = reflex_environment()
     env.update(
         DB_URL=postgres.url("shop").replace("+psycopg", ""),  # the plain form operators write
+        # Both workers' senders send to this one server.
+        SMTP_URL=smtp.url,
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
+        EMAIL_POLL_SECONDS="0.2",
         REDIS_URL=redis.url,
         WORKERS="2",
         HOST="127.0.0.1",
@@ -70,7 +77,7 @@ def scale_shop():
     )
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)
-    shop = ScaleShop(root, env, ARTIFACTS / "scale-server.log", redis_url=redis.url, postgres=postgres)
+    shop = ScaleShop(root, env, ARTIFACTS / "scale-server.log", redis_url=redis.url, postgres=postgres, smtp=smtp)
     shop.log_path.parent.mkdir(parents=True, exist_ok=True)
     shop.log_path.write_text("")
     try:
@@ -79,6 +86,7 @@ def scale_shop():
         yield shop
     finally:
         shop.stop()
+        smtp.stop()
         redis.stop()
         postgres.stop("immediate")
         shutil.rmtree(workdir, ignore_errors=True)
@@ -152,6 +160,12 @@ def test_ten_shoppers_at_once_on_postgres_redis_and_two_workers(scale_shop: Scal
         result.usernames,
     )[0][0]
     assert_all_completed(result, orders, before, after)
+    # Two workers' senders, one outbox: each order's e-mail arrives, and only once.
+    shoppers = {f"{name}@example.com" for name in result.usernames}
+    scale_shop.smtp.wait_for(kind="order_placed", count=orders, timeout_s=60)
+    wait_until(lambda: scale_shop.query("SELECT count(*) FROM email_outbox WHERE status <> 'sent'")[0][0] == 0, 60)
+    received = [m for m in scale_shop.smtp.messages(kind="order_placed") if m["To"].addresses[0].addr_spec in shoppers]
+    assert len(received) == orders == len({message["Message-ID"] for message in received})
 
 
 def test_redis_keeps_no_session_token_and_forgets_idle_tabs(scale_shop: ScaleShop):
