@@ -93,3 +93,15 @@ def test_stack_check_fails_on_a_shop_target_down_and_rules_missing(shop_server: 
     prometheus = started(shop_server.address, "not-the-token", RULE_FILES, "wrong-token")
     result = stack_check(prometheus)
     assert result.returncode == 1 and f"down: {shop_server.address}" in result.stdout
+
+
+def test_stack_check_says_when_no_mail_server_answers():
+    # Mailpit itself needs the compose stack; without it the check must fail and say where it looked.
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [sys.executable, "-m", "grafana_as_code.stack_check", "--only", "mail", "--mailpit-url", closed],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Mailpit" in result.stdout and "FAILED" in result.stdout and "ConnectError" in result.stdout
+    assert "0 of 1 checks passed" in result.stdout

@@ -1,6 +1,7 @@
 """`make stack-check`: does a running stack hold what grafana_as_code provisions, and does data flow?
 
-    python -m grafana_as_code.stack_check [--only prometheus|grafana] [--prometheus-url URL] [--grafana-url URL]
+    python -m grafana_as_code.stack_check [--only prometheus|grafana|mail] [--prometheus-url URL] [--grafana-url URL]
+                                          [--mailpit-url URL]
 
 Prometheus (its own URL): every target of job "shop" up, and every other target up; every alert
 and recording rule this package writes loaded and healthy.
@@ -8,6 +9,7 @@ Grafana (its URL, user admin and GRAFANA_ADMIN_PASSWORD): each provisioned datas
 endpoint; each dashboard and alert rule loaded, all in one folder "Shop"; through Grafana's
 datasource proxy (Loki and Tempo publish no port), the shop's log lines for {service="ecom-shop"}
 and a trace in Tempo whose id appears in those lines.
+Mailpit (its URL): the shop's e-mails arrived there (orders placed by `make traffic` send them).
 
 Prints one table row per check and exits 1 if any failed.
 """
@@ -201,6 +203,17 @@ def grafana_checks(client: httpx.Client) -> Iterator[tuple[str, str, Callable[[]
     yield "Tempo", "trace of a log line", trace_in_tempo
 
 
+def mail_checks(client: httpx.Client) -> Iterator[tuple[str, str, Callable[[], str]]]:
+    def emails_arrived() -> str:
+        body = _get(client, "/api/v1/messages", limit="1")
+        if not body.get("total"):
+            raise CheckFailed("no e-mail reached Mailpit: send traffic with checkouts (make traffic), then see the"
+                              " shop's e-mail log lines (action=email) for the error")  # fmt: skip
+        return f"{body['total']} e-mails, the newest: {body['messages'][0]['Subject']!r}"
+
+    yield "Mailpit", "the shop's e-mails", emails_arrived
+
+
 # --- running and reporting -------------------------------------------------------------------
 
 
@@ -231,10 +244,11 @@ def table(results: list[Result]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grafana_as_code.stack_check", description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=("prometheus", "grafana"), help="run one half of the checks")
+    parser.add_argument("--only", choices=("prometheus", "grafana", "mail"), help="run one part of the checks")
     parser.add_argument("--prometheus-url", default=os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090"))
     parser.add_argument("--grafana-url", default=os.environ.get("GRAFANA_URL", "http://127.0.0.1:3000"))
     parser.add_argument("--grafana-user", default=os.environ.get("GRAFANA_USER", "admin"))
+    parser.add_argument("--mailpit-url", default=os.environ.get("MAILPIT_URL", "http://127.0.0.1:8025"))
     args = parser.parse_args(argv)
 
     results: list[Result] = []
@@ -247,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("GRAFANA_ADMIN_PASSWORD is not set (make stack-check reads it from monitoring/.env)")
         with httpx.Client(base_url=args.grafana_url, auth=(args.grafana_user, password), timeout=30) as client:
             results += run(grafana_checks(client))
+    if args.only in (None, "mail"):
+        with httpx.Client(base_url=args.mailpit_url, timeout=15) as client:
+            results += run(mail_checks(client))
     print(table(results))
     failed = [r for r in results if not r.ok]
     print(f"\n{len(results) - len(failed)} of {len(results)} checks passed")
