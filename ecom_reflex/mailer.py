@@ -117,7 +117,9 @@ async def deliver(transport: LogTransport | SmtpTransport, email: outbox.Claimed
     with linked_span("email.send", email.traceparent, **attributes) as span:
         try:
             await transport.send(email)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as error:
+        except Exception as error:  # refused, unreachable, or a message that cannot be built: this try failed
+            # Marked either way, never left claimed: an e-mail that always fails is given up after
+            # EMAIL_MAX_ATTEMPTS instead of coming back after every lease.
             reason = _describe(error, email.recipient)
             span.set_status(Status(StatusCode.ERROR, reason))
 

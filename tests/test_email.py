@@ -398,3 +398,20 @@ def test_what_a_shopper_typed_is_text_in_the_html_email_never_markup(session):
     # The plain text says it as typed; the subject holds nothing the shopper typed.
     assert '<img src=x onerror="alert(1)">' in email.text_body
     assert email.subject == f"Your order #{email.order_id:06d} at Reflex Shop"
+
+
+def test_an_email_that_cannot_even_be_built_is_tried_then_given_up_never_left_claimed(session, smtp, monkeypatch):
+    monkeypatch.setenv("SMTP_URL", smtp.url)
+    monkeypatch.setenv("EMAIL_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("EMAIL_RETRY_SECONDS", "0.01")
+    get_settings.cache_clear()
+    session.add(OutboxEmail(kind="password_changed", recipient="broken\r\nBcc: everyone@example.com",
+                            subject="s", text_body="t", html_body="h"))  # fmt: skip
+    session.commit()
+    send_due()
+    assert outbox_rows()[0].status == "queued"
+    time.sleep(0.05)
+    send_due()
+    (row,) = outbox_rows()
+    assert row.status == "failed" and row.attempts == 2 and row.last_error
+    assert smtp.messages() == []
