@@ -146,19 +146,17 @@ async def deliver_due(transport: LogTransport | SmtpTransport, settings: Setting
     return len(claimed)
 
 
-async def _refresh_backlog() -> None:
-    backlog = await run_db(lambda: transaction(outbox.backlog))
-    metrics.set_email_backlog(backlog.depth, backlog.oldest_age_seconds)
-
-
 async def deliver_forever(settings: Settings) -> None:
     """Each worker's sender, until its lifespan ends; a failure (the database away) is logged and retried."""
     transport = transport_for(settings)
     while True:
         claimed = 0
         try:
-            claimed = await deliver_due(transport, settings)
-            await _refresh_backlog()
+            # One read when idle: the backlog for the gauges, and only if it holds anything a look for what is due.
+            backlog = await run_db(lambda: transaction(outbox.backlog))
+            metrics.set_email_backlog(backlog.depth, backlog.oldest_age_seconds)
+            if backlog.depth:
+                claimed = await deliver_due(transport, settings)
         except Exception:  # the sender must outlive a database hiccup
             logger.warning("the e-mail sender could not reach the outbox; trying again", exc_info=True)
         if claimed < BATCH:
