@@ -326,7 +326,7 @@ def run() -> dict:
     try:
         postgres.execute("CREATE DATABASE shop")
         server = shop(DB_URL=postgres.url("shop"), REDIS_URL=redis.url, WORKERS="2")
-        server.healthy = {"status": "ok", "database": "ok", "redis": "ok"}
+        server.healthy = {"status": "ok", "database": "ok", "redis": "ok", "payments": "ok"}
         results.append(_backend("PostgreSQL + Redis, 2 workers", server))
     finally:
         redis.stop()

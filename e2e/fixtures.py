@@ -22,6 +22,7 @@ from e2e.otlp_receiver import OtlpReceiver, start_receiver
 from e2e.prometheus import start_prometheus
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
+from payment_gateway.process import GatewayProcess, start_gateway
 from testkit.servers import ShopProcess, free_port
 from testkit.smtp import SmtpSink
 
@@ -42,6 +43,10 @@ class ShopServer:
     flags_file: Path
     # The SMTP server the shop sends every e-mail to (SMTP_URL), in this process.
     smtp: SmtpSink
+    # The payment service the shop pays through (PAYMENT_URL): a real process of its own, reading the
+    # same flag file; pause()/resume() freeze it mid-payment.
+    payments: GatewayProcess
+    payments_api_key: str
 
     @property
     def address(self) -> str:
@@ -72,7 +77,34 @@ def smtp_server():
 
 
 @pytest.fixture(scope="session")
-def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpReceiver, smtp_server: SmtpSink):
+def payments_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpReceiver):
+    """The payment service, started as `cli serve` starts it, with the shop's flag file and OTLP receiver."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    workdir = tmp_path_factory.mktemp("payments")
+    flags_file = workdir / "flags.json"
+    shutil.copy(PROJECT_ROOT / "monitoring" / "flagd" / "flags.json", flags_file)
+    api_key = secrets.token_urlsafe(24)
+    log_file = ARTIFACTS / "payments.json.log"
+    log_file.unlink(missing_ok=True)
+    env = {
+        "PAYMENT_PORT": str(free_port()), "PAYMENT_LEDGER": str(workdir / "ledger.db"), "PAYMENT_API_KEY": api_key,
+        "PAYMENT_LOG_FILE": str(log_file), "FAULT_FLAGS_FILE": str(flags_file),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }  # fmt: skip
+    gateway = start_gateway(env, ARTIFACTS / "payments.out.log")
+    gateway.api_key, gateway.flags_file, gateway.log_file = api_key, flags_file, log_file
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture(scope="session")
+def shop_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    otlp_receiver: OtlpReceiver,
+    smtp_server: SmtpSink,
+    payments_server: GatewayProcess,
+):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     workdir = tmp_path_factory.mktemp("shop")
     db_file = workdir / "shop.db"
@@ -81,8 +113,8 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
     port = free_port()
     admin_password = secrets.token_urlsafe(16)
     metrics_token = secrets.token_urlsafe(24)
-    flags_file = workdir / "flags.json"
-    shutil.copy(PROJECT_ROOT / "monitoring" / "flagd" / "flags.json", flags_file)
+    # One flag file for the shop and its payment service, as in the compose stack.
+    flags_file = payments_server.flags_file
     env = reflex_environment()
     env.update(
         DB_URL=f"sqlite:///{db_file}",
@@ -108,6 +140,12 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
         # E-mails leave within a fraction of a second, and a refused one is tried again soon.
         EMAIL_POLL_SECONDS="0.2",
         EMAIL_RETRY_SECONDS="0.5",
+        PAYMENT_URL=payments_server.url,
+        PAYMENT_API_KEY=payments_server.api_key,
+        # A frozen service is noticed within a few seconds, and the reconciler asks again twice a second.
+        PAYMENT_TIMEOUT_SECONDS="2",
+        PAYMENT_RECONCILE_SECONDS="0.5",
+        PAYMENT_BREAKER_RESET_SECONDS="5",
     )
     log_path = ARTIFACTS / "server.log"
     log_path.write_text("")
@@ -128,6 +166,8 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpRec
             metrics_token=metrics_token,
             flags_file=flags_file,
             smtp=smtp_server,
+            payments=payments_server,
+            payments_api_key=payments_server.api_key,
         )
     finally:
         shop.stop()

@@ -102,6 +102,20 @@ def fill_shipping(
     page.get_by_label("City").fill(city)
 
 
+# Stripe's test cards (payment_gateway/cards.py): the one that pays, and some that do not.
+CARD_OK = "4242 4242 4242 4242"
+CARD_DECLINED = "4000 0000 0000 0002"
+CARD_NO_FUNDS = "4000 0000 0000 9995"
+
+
+def fill_card(page: Page, number: str = CARD_OK, expiry: str = "12/34", cvc: str = "123", name: str = "Grace Hopper"):
+    """The checkout's card fields, as a shopper types them."""
+    page.get_by_label("Name on card").fill(name)
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("Expiry (MM/YY)").fill(expiry)
+    page.get_by_label("Security code (CVC)").fill(cvc)
+
+
 def cart_count(page: Page):
     return page.get_by_test_id("cart-count")
 

@@ -1,4 +1,5 @@
-"""A real Prometheus (Debian's package) scraping the shop every second, on a free loopback port."""
+"""A real Prometheus (Debian's package) scraping the shop (and the payment service) every second, on a free loopback
+port."""
 
 from __future__ import annotations
 
@@ -41,10 +42,16 @@ class Prometheus:
 
 
 def start_prometheus(
-    target: str, workdir: Path, log_path: Path, token: str, rule_files: tuple[Path, ...] = ()
+    target: str,
+    workdir: Path,
+    log_path: Path,
+    token: str,
+    rule_files: tuple[Path, ...] = (),
+    payments: str | None = None,
 ) -> Prometheus:
     """`target` is host:port of the shop; Prometheus scrapes its /metrics every second with `token`
-    and evaluates `rule_files` every second."""
+    and evaluates `rule_files` every second. `payments`, host:port of the payment service, is
+    scraped too (job "payments", no key), as monitoring/prometheus/prometheus.yml does."""
     port = free_port()
     config = workdir / "prometheus.yml"
     rules = "".join(f"  - '{path}'\n" for path in rule_files)
@@ -54,6 +61,12 @@ def start_prometheus(
         + "scrape_configs:\n  - job_name: shop\n    metrics_path: /metrics\n"
         f"    authorization:\n      credentials: '{token}'\n"
         f"    static_configs:\n      - targets: ['{target}']\n        labels: {{environment: e2e}}\n"
+        + (
+            "  - job_name: payments\n    metrics_path: /metrics\n"
+            f"    static_configs:\n      - targets: ['{payments}']\n        labels: {{environment: e2e}}\n"
+            if payments
+            else ""
+        )
     )
     with log_path.open("w") as log:
         process = subprocess.Popen(

@@ -1,11 +1,13 @@
 """Every alert fires on a real symptom and resolves when it goes (README "Break it on purpose").
 
 A real Prometheus loads the generated rule files (a test copy: `for: 0s` and every range
-shortened, e.g. 5m to 20s, so a symptom shows within seconds) and scrapes the running shop
-every second. Each test breaks the shop on purpose: a fault flag turned on in the shop's flag
-file, the OTLP collector refusing spans, the log file refusing writes. It drives traffic with
-the load generator, asserts through /api/v1/alerts that the matching alert fires, mends what
-it broke and asserts that the alert resolves (for the collector: that spans flow again).
+shortened, e.g. 5m to 20s, so a symptom shows within seconds) and scrapes the running shop and
+its payment service every second. Each test breaks the shop on purpose: a fault flag turned on
+in the shop's flag file (which the payment service reads too), the OTLP collector refusing
+spans, the log file refusing writes. It drives traffic with the load generator (or, for the
+payment service's own alerts, payments straight at its API), asserts through /api/v1/alerts
+that the matching alert fires, mends what it broke and asserts that the alert resolves (for the
+collector: that spans flow again).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import resource
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from playwright.sync_api import expect
@@ -36,6 +40,11 @@ COMPAT_RULES = PROJECT_ROOT / "monitoring" / "prometheus" / "rules" / "original-
 # The test copy's ranges: what takes minutes in production takes seconds here.
 SHORTER = {"2m": "10s", "5m": "20s", "15m": "30s", "30m": "35s", "1h": "40s"}
 ALERT_TIMEOUT_S = 90
+# The payment service's gauge of its fault flags (the shop's is ecommerce_fault_flag).
+GATEWAY_FLAG = "payment_gateway_fault_flag"
+# Stripe's test cards (README "Payments"): approved, and declined (generic).
+APPROVED_CARD = "4242424242424242"
+DECLINED_CARD = "4000000000000002"
 
 
 def quick_rules(source: Path, target: Path) -> Path:
@@ -54,7 +63,7 @@ def alerting(shop_server: ShopServer, tmp_path_factory: pytest.TempPathFactory) 
     rules = quick_rules(RULES, workdir / "shop-alerts.yml")
     server = start_prometheus(
         shop_server.address, workdir, ARTIFACTS / "prometheus-alerts.log", shop_server.metrics_token,
-        rule_files=(rules, COMPAT_RULES),
+        rule_files=(rules, COMPAT_RULES), payments=shop_server.payments.url.removeprefix("http://"),
     )  # fmt: skip
     yield server
     server.stop()
@@ -78,26 +87,35 @@ def wait_until(condition, what: str, timeout_s: float = ALERT_TIMEOUT_S) -> None
 
 
 @contextlib.contextmanager
-def flag(shop_server: ShopServer, prometheus: Prometheus, name: str, variant: str) -> Iterator[None]:
-    """The flag on for the block, off again after it, seen by Prometheus both ways (ecommerce_fault_flag)."""
-    query = f'ecommerce_fault_flag{{flag="{name}"}}'
+def flag(
+    shop_server: ShopServer, prometheus: Prometheus, name: str, variant: str, gauge: str = "ecommerce_fault_flag"
+) -> Iterator[None]:
+    """The flag on for the block, off again after it, seen by Prometheus both ways (in `gauge`: the shop's
+    ecommerce_fault_flag, or the payment service's payment_gateway_fault_flag for its flags)."""
+    query = f'{gauge}{{flag="{name}"}}'
     set_flag(shop_server.flags_file, name, variant)
     try:
-        wait_until(lambda: (prometheus.value(query) or 0) > 0, f"{name} on in ecommerce_fault_flag", 30)
+        wait_until(lambda: (prometheus.value(query) or 0) > 0, f"{name} on in {gauge}", 30)
         yield
     finally:
         set_flag(shop_server.flags_file, name, "off")
-        wait_until(lambda: prometheus.value(query) == 0, f"{name} off in ecommerce_fault_flag", 30)
+        wait_until(lambda: prometheus.value(query) == 0, f"{name} off in {gauge}", 30)
+
+
+def flag_value(shop_server: ShopServer, name: str, variant: str) -> int | bool:
+    return json.loads(shop_server.flags_file.read_text())["flags"][name]["variants"][variant]
 
 
 @contextlib.contextmanager
-def traffic(url: str, shoppers: int = 3, checkout_share: float = 0.0) -> Iterator[None]:
-    """Simulated shoppers (bench/loadgen.py) for the block, in a thread with its own event loop."""
+def traffic(url: str, shoppers: int = 3, checkout_share: float = 0.0, card: str | None = None) -> Iterator[None]:
+    """Simulated shoppers (bench/loadgen.py) for the block, in a thread with its own event loop. Those who
+    check out pay with `card` (loadgen's own, the approved 4242 card, when None)."""
     stop = threading.Event()
+    paying_with = {"card": card} if card else {}
 
     def shop() -> None:
         while not stop.is_set():
-            asyncio.run(loadgen.run(url, shoppers, 5, checkout_share, 0.2, live=False))
+            asyncio.run(loadgen.run(url, shoppers, 5, checkout_share, 0.2, live=False, **paying_with))
 
     thread = threading.Thread(target=shop, name="traffic", daemon=True)
     thread.start()
@@ -250,3 +268,99 @@ def test_plain_http_requests_have_server_spans_that_are_the_latency_exemplars(sh
     wait_until(lambda: exemplar_trace_ids() & set(health_spans()), "an exemplar pointing at a /health span", 60)
     linked = health_spans()[next(iter(exemplar_trace_ids() & set(health_spans())))]
     assert linked.parent_span_id == "", "the request's own server span, the root of its trace"
+
+
+# --- payments ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def payments_at_the_service(shop_server: ShopServer, callers: int = 3) -> Iterator[list[int]]:
+    """Payments straight at the payment service's API (with the shop's key) for the block: `callers`
+    threads each create-and-confirm one approved payment after another. Yields the statuses answered."""
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def pay() -> None:
+        headers = {"Authorization": f"Bearer {shop_server.payments_api_key}"}
+        with httpx.Client(base_url=shop_server.payments.url, headers=headers, timeout=30) as client:
+            while not stop.is_set():
+                body = {
+                    "amount": 1999, "currency": "usd", "reference": f"alert-test-{uuid.uuid4().hex[:12]}",
+                    "confirm": True,
+                    "card": {"number": APPROVED_CARD, "exp_month": 12, "exp_year": 2034, "cvc": "123", "name": "Test"},
+                }  # fmt: skip
+                try:
+                    answer = client.post(
+                        "/v1/payment_intents", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
+                    )
+                    statuses.append(answer.status_code)
+                except httpx.HTTPError:
+                    statuses.append(0)
+                    stop.wait(0.5)
+                stop.wait(0.1)
+
+    threads = [threading.Thread(target=pay, name=f"payments-{i}", daemon=True) for i in range(callers)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+
+
+def test_a_slow_payment_service_fires_payments_slow_and_it_resolves(shop_server, alerting):
+    # PaymentsSlow is on the service's own histogram (create and confirm): driven at its API.
+    assert flag_value(shop_server, "paymentDelayMs", "slow") > 1000, "paymentDelayMs=slow must exceed the 1 s p95"
+    assert not firing(alerting, "PaymentsSlow"), "PaymentsSlow was firing before the flag went on"
+    with payments_at_the_service(shop_server) as answered:
+        with flag(shop_server, alerting, "paymentDelayMs", "slow", gauge=GATEWAY_FLAG):
+            wait_until(lambda: firing(alerting, "PaymentsSlow"), "PaymentsSlow firing with paymentDelayMs=slow")
+        wait_until(lambda: not firing(alerting, "PaymentsSlow"), "PaymentsSlow resolved with paymentDelayMs off")
+    assert answered and {status // 100 for status in answered} == {2}, f"answered {sorted(set(answered))}"
+
+
+def test_an_unreachable_payment_service_fires_payment_service_down_and_it_resolves(shop_server, alerting):
+    # paymentUnreachable: every request, /metrics too, answers 503, so Prometheus sees up 0 (and not the
+    # flag's gauge): no traffic needed.
+    assert not firing(alerting, "PaymentServiceDown"), "PaymentServiceDown was firing before the flag went on"
+    set_flag(shop_server.flags_file, "paymentUnreachable", "on")
+    try:
+        wait_until(lambda: alerting.value('up{job="payments"}') == 0, "the payment service's scrapes failing", 30)
+        wait_until(lambda: firing(alerting, "PaymentServiceDown"), "PaymentServiceDown firing with the service down")
+    finally:
+        set_flag(shop_server.flags_file, "paymentUnreachable", "off")
+    query = f'{GATEWAY_FLAG}{{flag="paymentUnreachable"}}'
+    wait_until(lambda: alerting.value(query) == 0, "the payment service scraped again, the flag off", 30)
+    # The shop's reconciler may have opened its breaker meanwhile: it closes on its next good call.
+    wait_until(lambda: not firing(alerting, "PaymentServiceDown"), "PaymentServiceDown resolved")
+
+
+def test_failing_payments_fire_payment_errors_and_the_open_breaker_payment_service_down(shop_server, alerting):
+    """paymentFailurePercent=all: every POST to the service answers 500. The shop retries, counts the
+    payment `unknown` (PaymentErrors) and opens its circuit breaker (PaymentServiceDown, while the service
+    still answers its scrapes). Both resolve once payments go through again."""
+    for alert in ("PaymentErrors", "PaymentServiceDown"):
+        assert not firing(alerting, alert), f"{alert} was firing before the flag went on"
+    approved = 'sum(ecommerce_payments_total{outcome="approved"})'
+    failing = flag(shop_server, alerting, "paymentFailurePercent", "all", gauge=GATEWAY_FLAG)
+    with failing, traffic(shop_server.url, checkout_share=1.0):
+        wait_until(lambda: firing(alerting, "PaymentErrors"), "PaymentErrors firing with paymentFailurePercent")
+        wait_until(lambda: alerting.value("max(ecommerce_payment_breaker_open)") == 1, "a breaker open")
+        assert alerting.value('up{job="payments"}') == 1, "the service itself still answers"
+        wait_until(lambda: firing(alerting, "PaymentServiceDown"), "PaymentServiceDown firing, breaker open")
+    approved_before = _counter(alerting, approved)
+    with traffic(shop_server.url, checkout_share=1.0):
+        wait_until(lambda: _counter(alerting, approved) > approved_before, "payments approved again")
+        wait_until(lambda: not firing(alerting, "PaymentErrors"), "PaymentErrors resolved with the flag off")
+        wait_until(lambda: not firing(alerting, "PaymentServiceDown"), "PaymentServiceDown resolved, breaker closed")
+
+
+def test_a_burst_of_declines_fires_card_testing_suspected_and_it_resolves(shop_server, alerting):
+    # Card testing through the checkout: every shopper pays with a card that is declined.
+    assert not firing(alerting, "CardTestingSuspected"), "CardTestingSuspected was firing before the burst"
+    with traffic(shop_server.url, shoppers=5, checkout_share=1.0, card=DECLINED_CARD):
+        wait_until(lambda: firing(alerting, "CardTestingSuspected"), "CardTestingSuspected firing on declines")
+    with traffic(shop_server.url, checkout_share=1.0):
+        wait_until(lambda: not firing(alerting, "CardTestingSuspected"), "CardTestingSuspected resolved")

@@ -56,6 +56,7 @@ def image_shop():
         ADMIN_PASSWORD=secrets.token_urlsafe(16),
         LOG_FILE=str(root / "logs" / "app.json.log"),
         TRUSTED_PROXIES="127.0.0.1",
+        PAYMENT_PORT=str(free_port()),  # `cli serve` starts the payment service there
     )
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "PROMETHEUS_MULTIPROC_DIR", "WORKERS", "REDIS_URL"):
         env.pop(name, None)

@@ -34,7 +34,7 @@ from tests.security.conftest import Client, register
 
 class ScaleShop(ShopProcess):
     def __init__(self, root: Path, env: dict, log_path: Path, redis_url: str, postgres: PostgresServer, smtp: SmtpSink):
-        super().__init__(root, env, log_path, healthy={"status": "ok", "database": "ok", "redis": "ok"})
+        super().__init__(root, env, log_path, healthy={"status": "ok", "database": "ok", "redis": "ok", "payments": "ok"})
         self.redis_url = redis_url
         self.postgres = postgres
         self.smtp = smtp
@@ -74,6 +74,7 @@ def scale_shop():
         ADMIN_PASSWORD=secrets.token_urlsafe(16),
         LOG_FILE=str(root / "logs" / "app.json.log"),
         TRUSTED_PROXIES="127.0.0.1",  # each simulated shopper says its own address (X-Forwarded-For)
+        PAYMENT_PORT=str(free_port()),  # `cli serve` starts the payment service there
     )
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)

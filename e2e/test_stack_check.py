@@ -44,10 +44,11 @@ def wait_for_first_scrape(prometheus: Prometheus) -> None:
 def started(tmp_path: Path):
     servers: list[Prometheus] = []
 
-    def start(target: str, token: str, rule_files: tuple[Path, ...], name: str) -> Prometheus:
+    def start(target: str, token: str, rule_files: tuple[Path, ...], name: str, payments: str | None = None):
         workdir = tmp_path / name
         workdir.mkdir()
-        prometheus = start_prometheus(target, workdir, ARTIFACTS / f"stack-check-{name}.log", token, rule_files)
+        log = ARTIFACTS / f"stack-check-{name}.log"
+        prometheus = start_prometheus(target, workdir, log, token, rule_files, payments=payments)
         servers.append(prometheus)
         wait_for_first_scrape(prometheus)
         return prometheus
@@ -60,7 +61,8 @@ def started(tmp_path: Path):
 def test_stack_check_passes_against_prometheus_scraping_the_shop_with_the_stacks_rules(
     shop_server: ShopServer, started
 ):
-    prometheus = started(shop_server.address, shop_server.metrics_token, RULE_FILES, "healthy")
+    payments = shop_server.payments.url.removeprefix("http://")
+    prometheus = started(shop_server.address, shop_server.metrics_token, RULE_FILES, "healthy", payments)
     # Rules are evaluated every second: wait until each has been evaluated once.
     deadline = time.monotonic() + 30
     while any(
@@ -75,19 +77,21 @@ def test_stack_check_passes_against_prometheus_scraping_the_shop_with_the_stacks
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAILED" not in result.stdout
     assert f"1 up: {shop_server.address}" in result.stdout
+    assert f"1 up: {payments}" in result.stdout
     assert f"{len(expected_rules())} loaded" in result.stdout
-    assert "3 of 3 checks passed" in result.stdout
+    assert "4 of 4 checks passed" in result.stdout
 
 
 def test_stack_check_fails_on_a_shop_target_down_and_rules_missing(shop_server: ShopServer, started):
-    # A shop target where nothing listens, and no rule files: both halves of the check must say so.
+    # A shop target where nothing listens, no payment service target, and no rule files: each check must say so.
     nothing_there = f"127.0.0.1:{free_port()}"
     prometheus = started(nothing_there, shop_server.metrics_token, (), "broken")
     result = stack_check(prometheus)
     assert result.returncode == 1
     assert f"down: {nothing_there}" in result.stdout
+    assert 'no target of job "payments"' in result.stdout
     assert "ShopScrapeTargetDown missing" in result.stdout and "flask_http_request_total missing" in result.stdout
-    assert "1 of 3 checks passed" in result.stdout  # the stack's other jobs: none configured
+    assert "1 of 4 checks passed" in result.stdout  # the stack's other jobs: none configured
 
     # A wrong token is a target down too (the shop's /metrics answers only Prometheus).
     prometheus = started(shop_server.address, "not-the-token", RULE_FILES, "wrong-token")

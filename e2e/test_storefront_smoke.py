@@ -75,7 +75,7 @@ def test_unknown_category_says_so_and_leads_to_everything(page: Page):
 
 def test_health_and_metrics_on_the_same_port(page: Page, shop_server):
     health = page.request.get("/health")
-    assert health.status == 200 and health.json() == {"status": "ok", "database": "ok"}
+    assert health.status == 200 and health.json() == {"status": "ok", "database": "ok", "payments": "ok"}
     # The metrics tell revenue and login failures: with METRICS_TOKEN set, only its bearer gets them.
     assert page.request.get("/metrics").status == 401
     assert page.request.get("/metrics", headers={"Authorization": "Bearer wrong-token-guess"}).status == 401

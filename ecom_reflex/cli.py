@@ -2,7 +2,9 @@
 
 setup   migrate the database, seed the demo catalogue, ensure the admin account
 serve   run the production server on HOST:PORT (one port for pages and API); builds the
-        frontend first, or with --prebuilt serves the one `build-frontend` made
+        frontend first, or with --prebuilt serves the one `build-frontend` made. Without
+        PAYMENT_URL it starts the payment service (payment_gateway/) on PAYMENT_PORT too, and
+        stops it with the shop
 build-frontend  compile the app and build its production frontend for PORT (the image's build step)
 migrate apply Alembic migrations only
 render-demo-images  (re)write the demo catalogue's SVG images under assets/products/
@@ -11,6 +13,7 @@ render-demo-images  (re)write the demo catalogue's SVG images under assets/produ
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -174,12 +177,54 @@ def serve(settings: Settings, prebuilt: bool = False) -> None:
     os.chdir(PROJECT_ROOT)
     if prebuilt and (problem := built_frontend_problem(settings)):
         sys.exit(f"serve --prebuilt: {problem}")
-    print(f"serving the shop on http://{settings.host}:{settings.port}{workers}", flush=True)
     # What the server writes (logs, uploads, the database) is for its own user only.
     os.umask(0o077)
-    if not prebuilt:
-        sys.exit(run_reflex(serve_command(settings), serve_environment(settings)))
-    _serve_built_frontend(settings)
+    with payment_service(settings) as payment_env:
+        print(f"serving the shop on http://{settings.host}:{settings.port}{workers}", flush=True)
+        if not prebuilt:
+            sys.exit(run_reflex(serve_command(settings), {**serve_environment(settings), **payment_env}))
+        os.environ.update(payment_env)
+        _serve_built_frontend(settings)
+
+
+def payment_environment(settings: Settings, api_key: str) -> dict[str, str]:
+    """What the local payment service is started with: its port, ledger, key, flags and log next to the shop's."""
+    logs = settings.log_file.parent if settings.log_file is not None else PROJECT_ROOT / "logs"
+    env = {
+        "PAYMENT_HOST": "127.0.0.1",
+        "PAYMENT_PORT": str(settings.payment_port),
+        "PAYMENT_LEDGER": str(settings.payment_ledger),
+        "PAYMENT_API_KEY": api_key,
+        "FAULT_FLAGS_FILE": str(settings.fault_flags_file),
+        "PAYMENT_LOG_FILE": str(logs / "payments.json.log"),
+    }
+    # An operator's own PAYMENT_LOG_FILE wins.
+    return {name: value for name, value in env.items() if name != "PAYMENT_LOG_FILE" or name not in os.environ}
+
+
+@contextlib.contextmanager
+def payment_service(settings: Settings):
+    """The payment service for the shop: PAYMENT_URL's, or one started here on PAYMENT_PORT (and stopped
+    when the shop stops). Yields what the shop's workers must be told (PAYMENT_URL, PAYMENT_API_KEY)."""
+    if settings.payment_url is not None:
+        yield {}
+        return
+    from ecom_reflex.payments import new_api_key
+    from payment_gateway.process import GatewayStartError, start_gateway
+
+    api_key = settings.payment_api_key or new_api_key()
+    env = payment_environment(settings, api_key)
+    settings.payment_ledger.parent.mkdir(parents=True, exist_ok=True)
+    logs = Path(env.get("PAYMENT_LOG_FILE", PROJECT_ROOT / "logs" / "payments.json.log")).parent
+    try:
+        gateway = start_gateway(env, logs / "payments.out.log")
+    except GatewayStartError as error:
+        sys.exit(f"serve: the payment service did not start: {error}")
+    print(f"payment service on {gateway.url} (ledger {gateway.ledger})", flush=True)
+    try:
+        yield {"PAYMENT_URL": gateway.url, "PAYMENT_API_KEY": api_key}
+    finally:
+        gateway.stop()
 
 
 def _serve_built_frontend(settings: Settings) -> None:

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ecom_reflex import SHOP_NAME
+from ecom_reflex import SHOP_NAME, payments
 from ecom_reflex.built_pages import serve_built_pages
 from ecom_reflex.components.layout import SHOP_DESCRIPTION
 from ecom_reflex.db import check_database, check_redis, failure_message, failure_reason
@@ -55,6 +55,12 @@ async def health(_request: Request) -> JSONResponse:
         body[name] = "ok" if problem is None else f"unavailable ({problem})"
         if problem is not None:
             body["status"] = "error"
+    # On the event loop: the client is async and times out in 2 s.
+    if (problem := await payments.check()) is not None:
+        body["payments"] = f"unavailable ({problem})"
+        body["status"] = "error"
+    else:
+        body["payments"] = "ok"
     return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
 

@@ -1,5 +1,6 @@
 """Each worker's lifespan: fault flags and observability up before the first event, the e-mail sender
-(mailer.py) running, the low-stock and fault-flag gauges kept fresh, spans flushed.
+(mailer.py) and the payment reconciler (payments.py) running, the low-stock and fault-flag gauges
+kept fresh, spans flushed.
 
 Here and not in observability/, because it reads the database: observability only
 receives values (the settings, the engine, the count).
@@ -14,7 +15,7 @@ from collections.abc import AsyncIterator
 
 from reflex.state import State
 
-from ecom_reflex import faults, mailer
+from ecom_reflex import faults, mailer, payments
 from ecom_reflex.db import get_engine, session_scope
 from ecom_reflex.observability import metrics
 from ecom_reflex.observability.instrumentation import start_observability, stop_observability
@@ -66,7 +67,7 @@ async def lifespan() -> AsyncIterator[None]:
     await asyncio.to_thread(faults.start, str(settings.fault_flags_file))
     if not settings.observability:
         logger.warning("observability is off (OBSERVABILITY=false)")
-        async with mailer.running(settings):
+        async with mailer.running(settings), payments.running(settings):
             yield
         return
     provider = start_observability(settings, get_engine(), faults.span_export_blackholed)
@@ -78,7 +79,7 @@ async def lifespan() -> AsyncIterator[None]:
     ]
     logger.info("shop started", extra={"version": metrics.__version__})
     try:
-        async with mailer.running(settings):
+        async with mailer.running(settings), payments.running(settings):
             yield
     finally:
         for refresher in refreshers:

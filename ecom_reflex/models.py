@@ -38,11 +38,31 @@ def _foreign_key(target: str, *, ondelete: str, nullable: bool = False, index: b
 
 
 class OrderStatus(enum.StrEnum):
-    PENDING = "pending"
+    """Where an order is; README "Money flow" draws the moves (services/orders.py and order_payments.py make them)."""
+
+    # Its stock is held until payment_due_at while a payment can still come.
+    AWAITING_PAYMENT = "awaiting_payment"
+    # The last card was declined; the stock is back, another card may pay until payment_due_at.
+    PAYMENT_FAILED = "payment_failed"
+    # Nobody paid before payment_due_at (or a newer checkout replaced it): the stock is back.
+    EXPIRED = "expired"
     PAID = "paid"
     SHIPPED = "shipped"
     DELIVERED = "delivered"
+    # Cancelled after payment: the refund has not gone through yet (retried); the stock is still out.
+    REFUND_PENDING = "refund_pending"
     CANCELLED = "cancelled"
+
+
+class PaymentStatus(enum.StrEnum):
+    """What the shop knows of an order's money at the payment service."""
+
+    NONE = "none"  # no payment tried yet
+    PROCESSING = "processing"  # a call is running (since payment_started_at)
+    UNKNOWN = "unknown"  # the call ended without an answer: the reconciler asks the service
+    DECLINED = "declined"  # the last attempt took no money (declined, or never reached the service)
+    CAPTURED = "captured"
+    REFUNDED = "refunded"
 
 
 class User(SQLModel, table=True):
@@ -134,7 +154,7 @@ class Order(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = _foreign_key("users.id", ondelete="RESTRICT")
-    status: str = Field(default=OrderStatus.PENDING.value, sa_type=String(16), nullable=False, index=True)
+    status: str = Field(default=OrderStatus.AWAITING_PAYMENT.value, sa_type=String(16), nullable=False, index=True)
     total_cents: int = Field(nullable=False)
     shipping_name: str = Field(max_length=120, nullable=False)
     shipping_line1: str = Field(max_length=200, nullable=False)
@@ -149,6 +169,25 @@ class Order(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=64, unique=True)
     created_at: datetime = _timestamp(index=True)
     updated_at: datetime = _timestamp()
+    # The money (services/order_payments.py). No card number or CVC is ever kept: the brand, the
+    # last 4 digits and the expiry are what a receipt shows.
+    payment_status: str = Field(
+        default=PaymentStatus.NONE.value, sa_type=String(16), nullable=False, index=True,
+        sa_column_kwargs={"server_default": PaymentStatus.NONE.value},
+    )  # fmt: skip
+    # Until when the held stock waits for a payment (PAYMENT_HOLD_MINUTES after the checkout).
+    payment_due_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True, index=True)
+    # Payment attempts so far: attempt N uses the idempotency key <order key>-N at the service.
+    payment_attempts: int = Field(default=0, nullable=False, sa_column_kwargs={"server_default": "0"})
+    payment_started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    # The payment service's id of the captured payment (pi_...).
+    payment_reference: str = Field(default="", max_length=64, nullable=False, sa_column_kwargs={"server_default": ""})
+    # Why the last attempt took no money, as the shopper is told.
+    payment_error: str = Field(default="", max_length=200, nullable=False, sa_column_kwargs={"server_default": ""})
+    card_brand: str = Field(default="", max_length=16, nullable=False, sa_column_kwargs={"server_default": ""})
+    card_last4: str = Field(default="", max_length=4, nullable=False, sa_column_kwargs={"server_default": ""})
+    card_exp_month: int | None = Field(default=None, nullable=True)
+    card_exp_year: int | None = Field(default=None, nullable=True)
 
 
 class OrderItem(SQLModel, table=True):
@@ -194,7 +233,7 @@ class OutboxEmail(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    # order_placed, order_shipped, order_cancelled, password_reset, password_changed
+    # order_placed (once paid), order_shipped, order_refunded, password_reset, password_changed
     kind: str = Field(sa_type=String(32), nullable=False)
     recipient: str = Field(max_length=254, nullable=False)
     subject: str = Field(max_length=200, nullable=False)

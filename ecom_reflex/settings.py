@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -117,6 +118,29 @@ class Settings(BaseSettings):
     # unset = only the origin the shop is served at.
     allowed_origins: str = ""
 
+    # Payments (ecom_reflex/payments.py, services/payment_client.py). Unset PAYMENT_URL: `cli serve`
+    # starts the payment service (payment_gateway/) itself on PAYMENT_PORT, with its ledger in
+    # PAYMENT_LEDGER, and stops it with the shop. Unset PAYMENT_API_KEY: that local service and the
+    # shop share a key made for the run; with PAYMENT_URL set it must be set.
+    payment_url: str | None = None
+    payment_api_key: str | None = Field(default=None, min_length=16)
+    payment_port: int = Field(default=8010, ge=1, le=65535)
+    payment_ledger: Path = Field(default=PROJECT_ROOT / "data" / "payments.db")
+    payment_currency: str = Field(default="usd", pattern=r"^[a-z]{3}$")
+    # How long an order holds its stock waiting for its payment (fractions for tests).
+    payment_hold_minutes: float = Field(default=15.0, gt=0, le=7 * 24 * 60)
+    # One HTTP call to the service; failed calls are tried PAYMENT_RETRIES more times with the same key.
+    payment_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    payment_retries: int = Field(default=2, ge=0, le=10)
+    # The circuit breaker: this many failed calls in a row open it; it lets a trial call through after the reset time.
+    payment_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    payment_breaker_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # How often each worker's reconciler expires overdue holds, asks about unknown payments and retries refunds.
+    payment_reconcile_seconds: float = Field(default=5.0, gt=0, le=600)
+    # Payment attempts (card testing is the classic attack on a payment form), taken before the call.
+    payment_attempts_per_account: str = "5 per 10 minutes; 20 per day"
+    payment_attempts_per_address: str = "10 per 10 minutes; 50 per day"
+
     @field_validator("db_url")
     @classmethod
     def _valid_db_url(cls, value: str) -> str:
@@ -139,6 +163,8 @@ class Settings(BaseSettings):
         "registrations_per_address",
         "password_resets_per_address",
         "password_resets_per_account",
+        "payment_attempts_per_account",
+        "payment_attempts_per_address",
     )
     @classmethod
     def _valid_rate(cls, value: str) -> str:
@@ -186,7 +212,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "log_file", "otel_exporter_otlp_endpoint", "redis_url", "alert_webhook_token", "metrics_token", "smtp_url",
-        "public_url", mode="before",
+        "public_url", "payment_url", "payment_api_key", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -198,6 +224,26 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    @field_validator("payment_url")
+    @classmethod
+    def _valid_payment_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s]+/?", value):
+            raise ValueError("must be the payment service's http:// or https:// base URL, e.g. http://payments:8010")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _key_with_url(self) -> Settings:
+        if self.payment_api_key is None and self.payment_url is not None:
+            raise PydanticCustomError(
+                "payment_api_key", "PAYMENT_API_KEY must be set when PAYMENT_URL is (the key that service expects)"
+            )
+        return self
+
+    @property
+    def payment_service_url(self) -> str:
+        """Where the shop reaches the payment service: PAYMENT_URL, or the one `cli serve` starts."""
+        return self.payment_url or f"http://127.0.0.1:{self.payment_port}"
 
     @field_validator("smtp_url")
     @classmethod
@@ -271,7 +317,7 @@ class SettingsError(Exception):
 
 
 # Values never echoed back in an error message.
-SECRET_SETTINGS = frozenset({"admin_password", "alert_webhook_token", "metrics_token", "smtp_url"})
+SECRET_SETTINGS = frozenset({"admin_password", "alert_webhook_token", "metrics_token", "smtp_url", "payment_api_key"})
 
 
 def _mask_url_password(text: str) -> str:
@@ -283,6 +329,9 @@ def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "settings"
     message = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:
+        # A rule across settings: its input is every setting, secrets included.
+        return f"invalid settings: {message}"
     shown = "<hidden>" if field in SECRET_SETTINGS else repr(_mask_url_password(str(first.get("input"))))
     return f"invalid setting {field.upper()}: {message} (got {shown})"
 

@@ -10,4 +10,6 @@ Layout:
 
 # The app's service name, as its logs and traces carry it.
 SERVICE = "ecom-shop"
+# The payment service's (payment_gateway/): the shop's checkout traces continue into it.
+PAYMENT_SERVICE = "payment-gateway"
 FOLDER = "Shop"

@@ -63,6 +63,13 @@ CHECKOUT_ERROR_RATIO = (
     f'{_CHECKOUT_ERRORS} / ({_CHECKOUT_ERRORS} + sum(rate(ecommerce_orders_total{{{{job="shop"}}}}[{{window}}])))'
 )
 
+# Payments the shop made a call for (throttled ones never reached the service), and those whose
+# outcome it could learn. `unknown`: timeout, 5xx after the retries, unreachable, breaker open.
+_PAYMENTS = 'ecommerce_payments_total{{job="shop", outcome=~"{outcomes}"}}'
+PAYMENTS_CALLED = _PAYMENTS.format(outcomes="approved|declined|unknown")
+PAYMENTS_ANSWERED = _PAYMENTS.format(outcomes="approved|declined")
+PAYMENTS_DECLINED = 'ecommerce_payments_total{job="shop", outcome="declined"}'
+
 RULES = (
     AlertRule(
         uid="shop-high-error-ratio",
@@ -181,6 +188,70 @@ RULES = (
         summary="E-mails are not leaving the shop",
         description="The oldest e-mail waiting in the outbox was queued {value} seconds ago (threshold 10 minutes):"
         " order confirmations and password resets are not reaching anyone.",
+    ),
+    AlertRule(
+        uid="payment-errors",
+        title="PaymentErrors",
+        # Errors, not declines: payments whose outcome the shop could not learn, over every payment
+        # it called the service for. Only with at least one payment a minute, so one timeout at
+        # night is not 100 %.
+        value=f'sum(rate(ecommerce_payments_total{{job="shop", outcome="unknown"}}[5m]))'
+        f" / sum(rate({PAYMENTS_CALLED}[5m]))"
+        f" and sum(rate({PAYMENTS_CALLED}[5m])) * 60 >= 1",
+        operator=">",
+        threshold=0.05,
+        for_="2m",
+        severity="critical",
+        summary="Payments end with an unknown outcome",
+        description="{value} of payments over the last 5 minutes got no answer the shop could use (timeout, 5xx"
+        " after the retries, service unreachable or circuit breaker open; threshold 5%). The reconciler settles"
+        " them; shoppers are told their payment is being confirmed.",
+    ),
+    AlertRule(
+        uid="payment-service-down",
+        title="PaymentServiceDown",
+        # 1 when Prometheus cannot scrape the payment service or any shop worker's circuit breaker
+        # is open (the shop fails payments fast without calling the service), else 0.
+        value='max((1 - up{job="payments"}) or ecommerce_payment_breaker_open{job="shop"})',
+        operator=">",
+        threshold=0,
+        for_="1m",
+        severity="critical",
+        summary="The payment service is down or the shop's circuit breaker is open",
+        description="The payment service answers no scrape or a shop worker's payment circuit breaker is open"
+        " ({value}): checkouts cannot take payments.",
+    ),
+    AlertRule(
+        uid="payments-slow",
+        title="PaymentsSlow",
+        # What a shopper waits for at checkout: creating and confirming a payment, as the service
+        # measured it. Only with at least one such call a minute.
+        value="histogram_quantile(0.95, sum by (le) (rate(payment_gateway_request_duration_seconds_bucket"
+        '{job="payments", operation=~"create|confirm"}[5m])))'
+        ' and sum(rate(payment_gateway_request_duration_seconds_count{job="payments", operation=~"create|confirm"}'
+        "[5m])) * 60 >= 1",
+        operator=">",
+        threshold=1,
+        for_="5m",
+        severity="warning",
+        summary="Payments are slow (p95 over 1 s)",
+        description="The 95th percentile of the payment service's create and confirm calls is {value} seconds"
+        " over 5 minutes (threshold 1 s).",
+    ),
+    AlertRule(
+        uid="card-testing-suspected",
+        title="CardTestingSuspected",
+        # A burst of declines through the checkout: someone trying stolen card numbers. The value
+        # is the decline ratio, counted only while more than 10 payments were declined in 5 minutes.
+        value=f"sum(rate({PAYMENTS_DECLINED}[5m])) / sum(rate({PAYMENTS_ANSWERED}[5m]))"
+        f" and sum(increase({PAYMENTS_DECLINED}[5m])) > 10",
+        operator=">",
+        threshold=0.5,
+        for_="1m",
+        severity="warning",
+        summary="Many declined payments: possible card testing",
+        description="{value} of answered payments were declined over the last 5 minutes, more than 10 of them"
+        " (threshold 50%).",
     ),
 )
 

@@ -94,6 +94,11 @@ def provisioning() -> dict:
                                 "name": "Event errors",
                                 "query": 'sum(rate(reflex_event_duration_seconds_count{status="error"}[5m]))',
                             },
+                            {
+                                "name": "Payment service latency p95",
+                                "query": "histogram_quantile(0.95, sum by (le, operation) "
+                                '(rate(payment_gateway_request_duration_seconds_bucket{job="payments"}[5m])))',
+                            },
                         ],
                     },
                     "serviceMap": {"datasourceUid": PROMETHEUS_UID},

@@ -3,8 +3,9 @@
     python -m grafana_as_code.stack_check [--only prometheus|grafana|mail] [--prometheus-url URL] [--grafana-url URL]
                                           [--mailpit-url URL]
 
-Prometheus (its own URL): every target of job "shop" up, and every other target up; every alert
-and recording rule this package writes loaded and healthy.
+Prometheus (its own URL): every target of job "shop" up, every target of job "payments" (the payment
+service) up, and every other target up; every alert and recording rule this package writes loaded
+and healthy.
 Grafana (its URL, user admin and GRAFANA_ADMIN_PASSWORD): each provisioned datasource's health
 endpoint; each dashboard and alert rule loaded, all in one folder "Shop"; through Grafana's
 datasource proxy (Loki and Tempo publish no port), the shop's log lines for {service="ecom-shop"}
@@ -31,6 +32,7 @@ from grafana_as_code.dashboards import ALL as DASHBOARDS
 from grafana_as_code.datasources import LOKI_UID, PROMETHEUS_UID, TEMPO_UID
 
 SHOP_JOB = "shop"
+PAYMENTS_JOB = "payments"
 # How far back the log check looks, and how many of the newest traced lines it tries in Tempo.
 LOG_WINDOW_S = 3600
 TRACES_TO_TRY = 20
@@ -73,18 +75,21 @@ def prometheus_checks(client: httpx.Client) -> Iterator[tuple[str, str, Callable
             by_job.setdefault(target["labels"]["job"], []).append(target)
         return by_job
 
-    def shop_targets_up() -> str:
-        shop = targets().get(SHOP_JOB, [])
-        if not shop:
-            raise CheckFailed(f'no target of job "{SHOP_JOB}"')
-        down = [f"{t['labels']['instance']} ({t['health']}: {t['lastError'] or 'no scrape yet'})" for t in shop
-                if t["health"] != "up"]  # fmt: skip
-        if down:
-            raise CheckFailed("down: " + ", ".join(down))
-        return f"{len(shop)} up: " + ", ".join(t["labels"]["instance"] for t in shop)
+    def job_targets_up(job: str) -> Callable[[], str]:
+        def check() -> str:
+            found = targets().get(job, [])
+            if not found:
+                raise CheckFailed(f'no target of job "{job}"')
+            down = [f"{t['labels']['instance']} ({t['health']}: {t['lastError'] or 'no scrape yet'})" for t in found
+                    if t["health"] != "up"]  # fmt: skip
+            if down:
+                raise CheckFailed("down: " + ", ".join(down))
+            return f"{len(found)} up: " + ", ".join(t["labels"]["instance"] for t in found)
+
+        return check
 
     def other_targets_up() -> str:
-        others = [t for job, found in targets().items() if job != SHOP_JOB for t in found]
+        others = [t for job, found in targets().items() if job not in (SHOP_JOB, PAYMENTS_JOB) for t in found]
         down = [f"{t['labels']['job']}/{t['labels']['instance']} ({t['health']})" for t in others
                 if t["health"] != "up"]  # fmt: skip
         if down:
@@ -109,7 +114,8 @@ def prometheus_checks(client: httpx.Client) -> Iterator[tuple[str, str, Callable
         firing = sorted(name for name, rule in loaded.items() if rule.get("state") == "firing")
         return f"{len(expected_rules())} loaded" + (f"; firing now: {', '.join(firing)}" if firing else "")
 
-    yield "Prometheus target", f'job "{SHOP_JOB}"', shop_targets_up
+    yield "Prometheus target", f'job "{SHOP_JOB}"', job_targets_up(SHOP_JOB)
+    yield "Prometheus target", f'job "{PAYMENTS_JOB}"', job_targets_up(PAYMENTS_JOB)
     yield "Prometheus target", "the stack's other jobs", other_targets_up
     yield "Prometheus rules", "alerting and recording", rules_loaded
 

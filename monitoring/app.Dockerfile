@@ -4,6 +4,7 @@
 #   frontend  compiles the app and builds its production frontend with bun from npm, as `make run` does
 #   (final)   Python and the built pages only: no Node, no bun, no registry when the container starts
 # Start: `python -m ecom_reflex.cli setup` (migrate, seed, admin), then `serve --prebuilt` (seconds).
+# The same image runs the payment service (`python -m payment_gateway`, compose service `payments`).
 
 # Python 3.11.17, a security release of the 3.11 line (docs.python.org/3.11, changelog 3.11.17).
 FROM python:3.11.17-slim-bookworm AS python
@@ -58,10 +59,10 @@ COPY --chown=shop:shop . .
 COPY --from=frontend --chown=shop:shop /app/.web /app/.web
 
 # Everything the app writes at run time belongs to the app user. data/, logs/ and
-# uploaded_files/ are named volumes in compose: Docker copies this ownership into them
-# when it creates them.
-RUN mkdir -p /app/data /app/logs /app/uploaded_files \
-    && chown shop:shop /app /app/data /app/logs /app/uploaded_files
+# uploaded_files/ (and payments/, the payment service's ledger) are named volumes in compose:
+# Docker copies this ownership into them when it creates them.
+RUN mkdir -p /app/data /app/logs /app/uploaded_files /app/payments \
+    && chown shop:shop /app /app/data /app/logs /app/uploaded_files /app/payments
 
 USER 10001:10001
 

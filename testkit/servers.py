@@ -163,7 +163,7 @@ class ShopProcess:
         self.serve_args = list(serve_args)
         self.url = f"http://127.0.0.1:{env['PORT']}"
         # What /health must answer before the shop counts as started.
-        self.healthy = healthy or {"status": "ok", "database": "ok"}
+        self.healthy = healthy or {"status": "ok", "database": "ok", "payments": "ok"}
         self.process: subprocess.Popen | None = None
 
     def setup(self) -> None:
@@ -222,7 +222,8 @@ def sqlite_shop(root: Path, **settings: str) -> ShopProcess:
 
     folder = Path(tempfile.mkdtemp(prefix="shop-"))
     env = reflex_environment()
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "PROMETHEUS_MULTIPROC_DIR", "REDIS_URL", "WORKERS"):
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "PROMETHEUS_MULTIPROC_DIR", "REDIS_URL", "WORKERS", "PAYMENT_URL",
+                 "PAYMENT_API_KEY", "PAYMENT_LOG_FILE"):  # fmt: skip
         env.pop(name, None)
     env.update(
         DB_URL=f"sqlite:///{folder / 'shop.db'}",
@@ -230,6 +231,9 @@ def sqlite_shop(root: Path, **settings: str) -> ShopProcess:
         PORT=str(free_port()),
         ADMIN_PASSWORD=secrets.token_urlsafe(16),
         LOG_FILE=str(folder / "app.json.log"),
+        # `cli serve` starts its payment service here (a port and ledger of this shop's own).
+        PAYMENT_PORT=str(free_port()),
+        PAYMENT_LEDGER=str(folder / "payments.db"),
         # Clients say which address each simulated shopper has (X-Forwarded-For), as a proxy
         # would: per-address throttles then see a crowd, not one client.
         TRUSTED_PROXIES="127.0.0.1",

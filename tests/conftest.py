@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -11,13 +12,16 @@ import pytest
 from sqlmodel import Session
 
 from ecom_reflex import db, settings
-from testkit.servers import PostgresServer, RedisServer, start_postgres, start_redis
+from payment_gateway.process import GatewayProcess, start_gateway
+from testkit.servers import PostgresServer, RedisServer, free_port, start_postgres, start_redis
 
 
 def reset_caches() -> None:
+    from ecom_reflex import payments
     from ecom_reflex.services import throttling
     from ecom_reflex.services.catalog import forget_category_counts
 
+    payments.forget()
     settings.get_settings.cache_clear()
     db.get_engine.cache_clear()
     forget_category_counts()
@@ -32,9 +36,15 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         "WORKERS", "REDIS_URL", "LOG_FILE", "LOG_LEVEL", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
         "UPLOAD_DIR", "TRUSTED_PROXIES", "LOGIN_FAILURES_PER_ADDRESS", "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
         "LOGIN_FAILURES_PER_ACCOUNT", "REGISTRATIONS_PER_ADDRESS", "METRICS_TOKEN", "ALERT_WEBHOOK_TOKEN", "SMTP_URL",
-        "MAIL_FROM", "PUBLIC_URL", "PASSWORD_RESETS_PER_ADDRESS", "PASSWORD_RESETS_PER_ACCOUNT",
+        "MAIL_FROM", "PUBLIC_URL", "PASSWORD_RESETS_PER_ADDRESS", "PASSWORD_RESETS_PER_ACCOUNT", "PAYMENT_PORT",
+        "PAYMENT_LEDGER", "PAYMENT_HOLD_MINUTES", "PAYMENT_TIMEOUT_SECONDS", "PAYMENT_RETRIES",
+        "PAYMENT_BREAKER_FAILURES", "PAYMENT_BREAKER_RESET_SECONDS", "PAYMENT_RECONCILE_SECONDS",
+        "PAYMENT_ATTEMPTS_PER_ACCOUNT", "PAYMENT_ATTEMPTS_PER_ADDRESS", "PAYMENT_CURRENCY",
     ):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
+    # Nothing listens on the discard port: a test that needs the payment service asks for `payment_service`.
+    monkeypatch.setenv("PAYMENT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("PAYMENT_API_KEY", "no-payment-service-here")
     monkeypatch.setitem(settings.Settings.model_config, "env_file", None)
     db_file = tmp_path / "shop.db"
     monkeypatch.setenv("DB_URL", f"sqlite:///{db_file}")
@@ -109,6 +119,37 @@ def migrated_sqlite() -> None:
 def session(migrated: None) -> Iterator[Session]:
     with Session(db.get_engine(), expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def payment_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """The real payment service (payment_gateway/) for the whole run, on a free port with its own ledger
+    and flag file (`.flags_file`, `.api_key`)."""
+    workdir = tmp_path_factory.mktemp("payments")
+    flags_file = workdir / "flags.json"
+    shutil.copy(settings.PROJECT_ROOT / "monitoring" / "flagd" / "flags.json", flags_file)
+    api_key = secrets.token_urlsafe(24)
+    env = {
+        "PAYMENT_PORT": str(free_port()), "PAYMENT_LEDGER": str(workdir / "ledger.db"), "PAYMENT_API_KEY": api_key,
+        "PAYMENT_LOG_FILE": str(workdir / "payments.json.log"), "FAULT_FLAGS_FILE": str(flags_file),
+    }  # fmt: skip
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT",):
+        env[name] = ""
+    gateway = start_gateway(env, workdir / "out.log")
+    gateway.api_key, gateway.flags_file = api_key, flags_file
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture
+def payment_service(payment_gateway: GatewayProcess, monkeypatch: pytest.MonkeyPatch) -> GatewayProcess:
+    """The shop's settings point at the real payment service; short timeouts, one retry."""
+    monkeypatch.setenv("PAYMENT_URL", payment_gateway.url)
+    monkeypatch.setenv("PAYMENT_API_KEY", payment_gateway.api_key)
+    monkeypatch.setenv("PAYMENT_TIMEOUT_SECONDS", "2")
+    monkeypatch.setenv("PAYMENT_RETRIES", "1")
+    reset_caches()
+    return payment_gateway
 
 
 @pytest.fixture

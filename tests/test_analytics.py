@@ -14,7 +14,7 @@ from tests.factories import make_product, make_user
 NOW = utcnow().replace(hour=12, minute=0, second=0, microsecond=0)
 
 
-def add_order(session, user, lines, *, days_ago=0, status=OrderStatus.PENDING):
+def add_order(session, user, lines, *, days_ago=0, status=OrderStatus.PAID):
     created = NOW - timedelta(days=days_ago)
     order = Order(
         user_id=user.id,
@@ -61,6 +61,9 @@ def shop(session):
     add_order(session, carol, [(desk, 2)], days_ago=2, status=OrderStatus.CANCELLED)  # 50000, never counted
     add_order(session, carol, [(lamp, 1)], days_ago=20, status=OrderStatus.DELIVERED)  # 1000
     add_order(session, old, [(desk, 1)], days_ago=40)  # 25000
+    # Not sales: nobody paid (yet) for these, so no figure counts them.
+    add_order(session, bob, [(desk, 3)], days_ago=0, status=OrderStatus.AWAITING_PAYMENT)
+    add_order(session, carol, [(pen, 5)], days_ago=1, status=OrderStatus.EXPIRED)
     return session
 
 
@@ -106,10 +109,13 @@ def test_top_products_by_revenue(shop):
 
 def test_orders_by_status(shop):
     assert analytics.orders_by_status(shop, 30, now=NOW) == {
-        "pending": 1,
-        "paid": 1,
+        "awaiting_payment": 1,
+        "payment_failed": 0,
+        "expired": 1,
+        "paid": 2,
         "shipped": 1,
         "delivered": 1,
+        "refund_pending": 0,
         "cancelled": 1,
     }
 

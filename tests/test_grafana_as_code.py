@@ -120,6 +120,42 @@ def test_datasources_link_metrics_traces_and_logs():
     assert tempo["serviceMap"]["datasourceUid"] == "prometheus" and tempo["nodeGraph"]["enabled"]
 
 
+# Labels Prometheus adds to every series at scrape time (prometheus.yml), not the app.
+TARGET_LABELS = {"job", "instance", "environment"}
+
+
+def series_of(metric) -> dict[str, set[str]]:
+    """Every series name a prometheus_client metric object can export, with its label names."""
+    base, labels = metric._name, set(metric._labelnames)
+    if metric._type == "counter":
+        return {f"{base}_total": labels, f"{base}_created": labels}
+    if metric._type == "histogram":
+        return {f"{base}_bucket": labels | {"le"}, f"{base}_sum": labels, f"{base}_count": labels}
+    if metric._type == "info":
+        return {f"{base}_info": labels}
+    return {base: labels}
+
+
+def metric_objects(namespace: dict) -> list:
+    from prometheus_client.metrics import MetricWrapperBase
+
+    return [value for value in namespace.values() if isinstance(value, MetricWrapperBase)]
+
+
+def app_metrics() -> dict[str, set[str]]:
+    """name -> label names of every series the shop (ecom_reflex/observability/metrics.py) and the
+    payment service (payment_gateway/metrics.py) export: from their metric objects, so a histogram or a
+    labelled counter counts before its first observation."""
+    from ecom_reflex.observability import metrics
+    from payment_gateway.metrics import GatewayMetrics
+
+    exported: dict[str, set[str]] = {}
+    for metric in metric_objects(vars(metrics)) + metric_objects(vars(GatewayMetrics(fault_flags=()))):
+        for name, labels in series_of(metric).items():
+            exported[name] = exported.get(name, set()) | labels
+    return exported
+
+
 def app_metric_names() -> set[str]:
     from prometheus_client import REGISTRY
 
@@ -128,13 +164,9 @@ def app_metric_names() -> set[str]:
 
     metrics.initialise("ecom-shop", "test")
     metrics.initialise_emails(KINDS)  # as each worker's lifespan does
-    names = set()
+    names = set(app_metrics())
     for family in REGISTRY.collect():
         names |= {sample.name for sample in family.samples} | {family.name}
-    # Histograms' series exist only once observed: name them from the metric objects too.
-    for histogram in (metrics.EVENT_DURATION, metrics.HTTP_REQUEST_DURATION, metrics.ORDER_VALUE):
-        base = histogram._name
-        names |= {f"{base}_bucket", f"{base}_sum", f"{base}_count"}
     return names
 
 
@@ -151,8 +183,32 @@ def test_every_metric_a_panel_or_rule_uses_is_exported_by_the_app():
     exported = app_metric_names()
     used = set().union(*(metric_names(expr) for expr in prometheus_exprs()))
     assert {"reflex_event_duration_seconds_bucket", "ecommerce_orders_total"} <= used
+    # The payment row and alerts read both sides of the HTTP hop.
+    assert {"ecommerce_payments_total", "payment_gateway_request_duration_seconds_bucket"} <= used
     from_app = {name for name in used if not name.startswith(TEMPO_GENERATED_PREFIX)} - NOT_FROM_THE_APP
     assert from_app <= exported, f"not exported by the app: {from_app - exported}"
+
+
+def test_every_label_a_panel_or_rule_uses_is_one_its_metrics_carry():
+    """Label matchers name a label of their metric; by/on lists name a label of some metric in the
+    expression (a typo there gives an empty panel or a rule that never fires, silently)."""
+    exported = app_metrics() | {"up": set()}
+    for expr in prometheus_exprs():
+        without_strings = re.sub(r'"[^"]*"', '""', expr)
+        selectors = re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}", without_strings)
+        carried = set(TARGET_LABELS)
+        for name, matchers in selectors:
+            if name.startswith(TEMPO_GENERATED_PREFIX):
+                continue
+            labels = exported[name] | TARGET_LABELS
+            carried |= labels
+            used = set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", matchers))
+            assert used <= labels, f"{name} has no label {used - labels}: {expr}"
+        if any(name.startswith(TEMPO_GENERATED_PREFIX) for name, _ in selectors):
+            continue
+        for grouping in re.findall(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)", without_strings):
+            used = {label.strip() for label in grouping.split(",") if label.strip()}
+            assert used <= carried, f"no metric here carries {used - carried}: {expr}"
 
 
 def alloy_labels() -> set[str]:

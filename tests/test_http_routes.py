@@ -13,10 +13,19 @@ def client():
     return TestClient(api)
 
 
-def test_health_ok_when_the_database_answers(migrated, client):
+def test_health_ok_when_the_database_and_the_payment_service_answer(migrated, payment_service, client):
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "payments": "ok"}
+
+
+def test_health_503_names_the_payment_service_when_it_does_not_answer(migrated, client):
+    # tests/conftest.py points PAYMENT_URL at a port where nothing listens.
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "error", "database": "ok", "payments": "unavailable (unreachable (ConnectError))"
+    }  # fmt: skip
 
 
 def test_health_503_names_the_database_when_it_fails(client, tmp_path, monkeypatch):

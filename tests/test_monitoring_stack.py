@@ -30,11 +30,21 @@ MONITORING = ROOT / "monitoring"
 COMPOSE_FILE = MONITORING / "docker-compose.yml"
 # The scale path: a second file on top of the first (`-f docker-compose.yml -f docker-compose.scale.yml`).
 SCALE_FILE = MONITORING / "docker-compose.scale.yml"
-SERVICES = {"app", "mailpit", "prometheus", "loki", "alloy", "tempo", "grafana"}
+SERVICES = {"app", "payments", "mailpit", "prometheus", "loki", "alloy", "tempo", "grafana"}
 SCALE_SERVICES = {"postgres", "redis", "app-scale"}
 # What `docker compose up` reads from monitoring/.env, per file (README "Operate it" lists both).
-STACK_VARIABLES = {"GRAFANA_ADMIN_PASSWORD", "ALERT_WEBHOOK_TOKEN", "METRICS_TOKEN", "SHOP_ADMIN_PASSWORD"}
-SCALE_VARIABLES = {"POSTGRES_PASSWORD", "ALERT_WEBHOOK_TOKEN", "METRICS_TOKEN", "SHOP_ADMIN_PASSWORD"}
+STACK_VARIABLES = {
+    "GRAFANA_ADMIN_PASSWORD", "ALERT_WEBHOOK_TOKEN", "METRICS_TOKEN", "SHOP_ADMIN_PASSWORD", "PAYMENT_API_KEY"
+}  # fmt: skip
+SCALE_VARIABLES = {
+    "POSTGRES_PASSWORD",
+    "ALERT_WEBHOOK_TOKEN",
+    "METRICS_TOKEN",
+    "SHOP_ADMIN_PASSWORD",
+    "PAYMENT_API_KEY",
+}
+# The payment service (payment_gateway/): its port inside the compose network.
+PAYMENTS_PORT = "8010"
 # A tag that names a release: digits and dots (PostgreSQL's have two parts), optionally a
 # leading v and a suffix; never a bare major version or a moving name like latest.
 VERSION_TAG = re.compile(r"v?\d+\.\d+(\.\d+)?([.-][0-9A-Za-z.-]+)?")
@@ -119,7 +129,7 @@ def test_compose_file_validates_against_the_compose_spec(tmp_path: Path) -> None
     assert validate(broken).returncode != 0
 
 
-def test_the_stack_has_exactly_its_seven_services(compose, scale_compose, services: dict[str, Any]) -> None:
+def test_the_stack_has_exactly_its_eight_services(compose, scale_compose, services: dict[str, Any]) -> None:
     assert set(compose["services"]) == SERVICES
     assert set(scale_compose["services"]) == SCALE_SERVICES
     # The file is the switch: no profiles, so `up` starts everything a file names.
@@ -138,7 +148,7 @@ def test_the_scale_profile_runs_the_app_on_postgres_redis_and_two_workers(servic
     assert env["DB_URL"].startswith("postgresql://shop:${POSTGRES_PASSWORD:?")
     assert env["DB_URL"].endswith("@postgres:5432/shop")
     assert env["REDIS_URL"] == "redis://redis:6379/0" and env["WORKERS"] == "2"
-    assert set(services["app-scale"]["depends_on"]) == {"postgres", "redis"}
+    assert set(services["app-scale"]["depends_on"]) == {"postgres", "redis", "payments"}
     assert all(dep["condition"] == "service_healthy" for dep in services["app-scale"]["depends_on"].values())
 
 
@@ -158,7 +168,7 @@ def images(service: dict[str, Any]) -> list[str]:
 
 def test_every_image_is_pinned_to_a_release(services: dict[str, Any]) -> None:
     built = {name for name, service in services.items() if "build" in service}
-    assert built == {"app", "app-scale", "tempo"}
+    assert built == {"app", "app-scale", "payments", "tempo"}
     for name, service in services.items():
         for image in images(service):
             repository, _, tag = image.rpartition(":")
@@ -271,6 +281,7 @@ def test_state_lives_in_declared_named_volumes(compose, scale_compose, services:
     assert used == declared
     state = {
         "app": ["/app/data", "/app/logs", "/app/uploaded_files"],
+        "payments": ["/app/payments", "/app/logs"],
         "prometheus": ["/prometheus"],
         "loki": ["/loki"],
         "tempo": ["/var/tempo"],
@@ -289,6 +300,11 @@ def test_alloy_reads_the_app_log_volume_read_only(services: dict[str, Any], allo
     assert mounts(services["alloy"])[log_dir] == (app_volume, "ro")
     (glob,) = re.findall(r'"__path__"\s*=\s*"([^"]+)"', alloy_config)
     assert fnmatch.fnmatch(app_env["LOG_FILE"], glob)
+    # The payment service writes its JSON lines on the same volume, where the same glob finds them
+    # (Alloy labels each line by its own `service` field: payment-gateway).
+    payment_log = environment(services["payments"])["PAYMENT_LOG_FILE"]
+    assert mounts(services["payments"])[str(Path(payment_log).parent)] == (app_volume, "rw")
+    assert fnmatch.fnmatch(payment_log, glob) and payment_log != app_env["LOG_FILE"]
 
 
 def test_published_ports_listen_on_loopback_only(services: dict[str, Any]) -> None:
@@ -321,15 +337,64 @@ def test_app_environment_is_valid_for_the_shop_settings(services: dict[str, Any]
     assert env["ADMIN_PASSWORD"] == "${SHOP_ADMIN_PASSWORD:-}"
     assert re.fullmatch(r"\$\{ALERT_WEBHOOK_TOKEN:\?[^}]+\}", env["ALERT_WEBHOOK_TOKEN"])
     literal = {key: value for key, value in env.items() if "$" not in value}
-    # Every literal is a real setting (a typo would be silently ignored by the app) and valid.
+    # Every literal is a real setting (a typo would be silently ignored by the app) and valid,
+    # with a stand-in for each secret compose requires from monitoring/.env.
     assert {key.lower() for key in literal} <= set(Settings.model_fields)
-    settings = Settings(**{key.lower(): value for key, value in literal.items()})
+    required = {key.lower(): "a-stand-in-secret-of-32-chars-xx" for key, value in env.items() if ":?" in value}
+    settings = Settings(**{key.lower(): value for key, value in literal.items()}, **required)
     assert settings.host == "0.0.0.0" and settings.port == 8000
     assert settings.db_url == "sqlite:////app/data/shop.db"
     assert settings.otel_exporter_otlp_endpoint == "http://tempo:4318"
     assert settings.otel_exporter_otlp_protocol == "http/protobuf"
     assert str(settings.log_file) == "/app/logs/app.json.log"
     assert str(settings.upload_dir) == "/app/uploaded_files"
+    assert settings.payment_url == f"http://payments:{PAYMENTS_PORT}"
+
+
+def test_the_payment_service_runs_from_the_app_image_with_its_own_ledger(services: dict[str, Any]) -> None:
+    from payment_gateway.settings import GatewaySettings
+
+    payments = services["payments"]
+    # The shop's image and build, so one build serves both (and the build cache makes it one).
+    assert payments["build"] == services["app"]["build"]
+    assert payments["command"] == ["python", "-m", "payment_gateway"]
+    assert payments.get("init") is True and payments.get("restart") == "unless-stopped"
+    # Reached inside the compose network only: the shop calls it, Prometheus scrapes it.
+    assert "ports" not in payments
+    env = environment(payments)
+    assert re.fullmatch(r"\$\{PAYMENT_API_KEY:\?[^}]+\}", env["PAYMENT_API_KEY"])
+    literal = {key: value for key, value in env.items() if "$" not in value}
+    assert {key.lower() for key in literal} <= set(GatewaySettings.model_fields)
+    settings = GatewaySettings(**{key.lower(): value for key, value in literal.items()},
+                               payment_api_key="a-stand-in-secret-of-32-chars-xx")  # fmt: skip
+    assert settings.payment_host == "0.0.0.0" and str(settings.payment_port) == PAYMENTS_PORT
+    # The ledger on a named volume of its own (not the shop's data volume).
+    ledger_volume, _ = mounts(payments)[str(settings.payment_ledger.parent)]
+    assert ledger_volume == "payments-data" and ledger_volume not in {s for s, _ in mounts(services["app"]).values()}
+    # Traces to the same collector as the shop: the checkout's trace continues into the service.
+    assert settings.otel_exporter_otlp_endpoint == environment(services["app"])["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert settings.otel_exporter_otlp_protocol == "http/protobuf"
+    # The same fault flag file as the shop.
+    assert mounts(payments)["/app/monitoring/flagd"] == mounts(services["app"])["/app/monitoring/flagd"]
+    check = payments["healthcheck"]["test"]
+    assert any(f"127.0.0.1:{PAYMENTS_PORT}/health" in part for part in check), check
+
+
+def test_the_image_gives_the_ledger_folder_to_the_app_user(services: dict[str, Any]) -> None:
+    """A named volume takes its owner from the image's folder: without it the service cannot write its ledger."""
+    final = re.split(r"^FROM\s+", dockerfile(services["payments"]), flags=re.MULTILINE)[-1]
+    ledger_dir = str(Path(environment(services["payments"])["PAYMENT_LEDGER"]).parent)
+    chown = re.search(r"chown shop:shop ([^\n]+)", final)
+    assert chown and ledger_dir in chown.group(1).split()
+
+
+def test_each_shop_pays_through_the_payment_service_once_it_is_healthy(services: dict[str, Any]) -> None:
+    key = environment(services["payments"])["PAYMENT_API_KEY"]
+    for name in ("app", "app-scale"):
+        env = environment(services[name])
+        assert env["PAYMENT_URL"] == f"http://payments:{PAYMENTS_PORT}", name
+        assert env["PAYMENT_API_KEY"] == key, name
+        assert services[name]["depends_on"]["payments"] == {"condition": "service_healthy"}, name
 
 
 def test_env_example_documents_every_secret_the_compose_files_read() -> None:
@@ -341,8 +406,9 @@ def test_env_example_documents_every_secret_the_compose_files_read() -> None:
         "SHOP_ADMIN_PASSWORD": "",
         "POSTGRES_PASSWORD": "",
         "METRICS_TOKEN": "",
+        "PAYMENT_API_KEY": "",
     }
-    assert example.count("secrets.token_urlsafe(") >= 5
+    assert example.count("secrets.token_urlsafe(") >= 6
     assert read_variables(COMPOSE_FILE) | read_variables(SCALE_FILE) == set(assignments)
     gitignore = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert "monitoring/.env" in gitignore
@@ -398,6 +464,18 @@ def test_prometheus_scrapes_the_shop_and_the_stack(services: dict[str, Any]) -> 
     ):
         assert flag in command
     assert mounts(services["prometheus"])["/etc/prometheus"] == ("./prometheus", "ro")
+
+
+def test_prometheus_scrapes_the_payment_service(services: dict[str, Any]) -> None:
+    config = load_yaml(MONITORING / "prometheus" / "prometheus.yml")
+    payments = next(job for job in config["scrape_configs"] if job["job_name"] == "payments")
+    # Static (a stopped service is up 0: PaymentServiceDown), on the port the service listens on.
+    assert payments["static_configs"] == [{"targets": [f"payments:{PAYMENTS_PORT}"]}]
+    assert environment(services["payments"])["PAYMENT_PORT"] == PAYMENTS_PORT
+    assert payments.get("metrics_path", "/metrics") == "/metrics"
+    # Its /metrics needs no key; its series carry the same environment as the shop's (the dashboards' variable).
+    assert "authorization" not in payments
+    assert {"target_label": "environment", "replacement": "compose"} in payments["relabel_configs"]
 
 
 def test_prometheus_scrapes_the_shop_with_the_token_the_app_requires(compose, services) -> None:

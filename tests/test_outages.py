@@ -19,8 +19,8 @@ def client():
     return TestClient(api)
 
 
-def test_postgres_outage_and_recovery(postgres, postgres_database, client):
-    assert client.get("/health").json() == {"status": "ok", "database": "ok"}
+def test_postgres_outage_and_recovery(postgres, postgres_database, payment_service, client):
+    assert client.get("/health").json() == {"status": "ok", "database": "ok", "payments": "ok"}
     with session_scope() as session:
         session.add(Category(name="Before", slug="before"))
 
@@ -42,15 +42,17 @@ def test_postgres_outage_and_recovery(postgres, postgres_database, client):
         assert [c.slug for c in session.exec(select(Category)).all()] == ["before"]
 
 
-def test_redis_outage_and_recovery(redis_server, monkeypatch, client, migrated_sqlite, tmp_path):
+def test_redis_outage_and_recovery(redis_server, monkeypatch, client, migrated_sqlite, payment_service, tmp_path):
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     reset_caches()
-    assert client.get("/health").json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert client.get("/health").json() == {"status": "ok", "database": "ok", "redis": "ok", "payments": "ok"}
 
     redis_server.stop()
     response = client.get("/health")
     assert response.status_code == 503
-    assert response.json() == {"status": "error", "database": "ok", "redis": "unavailable (ConnectionError)"}
+    assert response.json() == {
+        "status": "error", "database": "ok", "redis": "unavailable (ConnectionError)", "payments": "ok"
+    }  # fmt: skip
     with pytest.raises(redis.exceptions.ConnectionError) as failure:
         redis.Redis.from_url(redis_server.url, socket_connect_timeout=1).ping()
     assert failure_reason(failure.value) == "session_store_unreachable"

@@ -117,3 +117,49 @@ def password_reset_link_refused() -> None:
     """Counted, not logged: any client can open the reset page with made-up links as often as it
     likes, and a log line each would let it fill the log. A rise shows on the metric."""
     metrics.PASSWORD_RESETS.labels(step="refused").inc()
+
+
+def payment_call(operation: str, outcome: str, seconds: float, breaker_open: bool) -> None:
+    """One call to the payment service (its retries included), timed with the trace as exemplar."""
+    from ecom_reflex.observability.tracing import current_trace_id
+
+    metrics.observe_payment_call(operation, outcome, seconds, current_trace_id(), breaker_open)
+
+
+def payment_attempt(order_id: int, attempt: int, outcome: str, *, decline_code: str = "", brand: str = "",
+                    last4: str = "", error: bool = False) -> None:  # fmt: skip
+    """What became of one payment attempt: never the card's number or CVC, only what a receipt shows."""
+    metrics.count_payment(outcome)
+    fields = {"action": "payment", "order_id": order_id, "attempt": attempt, "outcome": outcome}
+    if decline_code:
+        fields["decline_code"] = decline_code
+    if brand:
+        fields |= {"card_brand": brand, "card_last4": last4}
+    level = logging.WARNING if error or outcome == "unknown" else logging.INFO
+    logger.log(level, f"payment {outcome}", extra=fields)
+
+
+def payment_throttled(reason: str) -> None:
+    metrics.count_payment("throttled")
+    logger.warning("payment refused: too many attempts", extra={"action": "payment", "reason": reason})
+
+
+def payment_resolved(order_id: int, attempt: int, outcome: str) -> None:
+    """The reconciler learnt the outcome of an attempt that had none."""
+    logger.info(f"payment reconciled: {outcome}", extra={"action": "payment_reconciled", "order_id": order_id,
+                                                         "attempt": attempt, "outcome": outcome})  # fmt: skip
+
+
+def holds_expired(order_ids: list[int]) -> None:
+    metrics.count_expired_holds(len(order_ids))
+    for order_id in order_ids:
+        logger.info("unpaid order expired: its stock is back", extra={"action": "hold_expired", "order_id": order_id})
+
+
+def refund_attempt(order_id: int, ok: bool, message: str = "") -> None:
+    metrics.count_refund("succeeded" if ok else "failed")
+    if ok:
+        logger.info("order refunded", extra={"action": "refund", "order_id": order_id})
+    else:
+        logger.warning("refund failed; it stays pending and is retried",
+                       extra={"action": "refund", "order_id": order_id, "error": message})  # fmt: skip

@@ -103,6 +103,43 @@ FAULT_FLAGS = Gauge(
     ["flag"],
     multiprocess_mode="mostrecent",
 )
+# Payments (ecom_reflex/payments.py, services/payment_client.py).
+PAYMENTS = Counter(
+    "ecommerce_payments",
+    "Payment attempts by outcome: approved, declined (no money taken), unknown (the service did not say: timeout,"
+    " 5xx after the retries, unreachable, breaker open), throttled (refused by the attempt limits before any call).",
+    ["outcome"],
+)
+PAYMENT_OUTCOMES = ("approved", "declined", "unknown", "throttled")
+PAYMENT_REQUEST_DURATION = Histogram(
+    "ecommerce_payment_request_duration_seconds",
+    "The shop's calls to the payment service, retries included, by operation (pay, refund, lookup) and outcome"
+    " (ok, declined, error).",
+    ["operation", "outcome"],
+    buckets=LATENCY_BUCKETS,
+)
+PAYMENT_OPERATIONS = ("pay", "refund", "lookup")
+PAYMENT_CALL_OUTCOMES = ("ok", "declined", "error")
+PAYMENT_BREAKER_OPEN = Gauge(
+    "ecommerce_payment_breaker_open",
+    "1 while this worker's circuit breaker to the payment service is open (calls fail fast).",
+    multiprocess_mode="max",
+)
+ORDERS_AWAITING_PAYMENT = Gauge(
+    "ecommerce_orders_awaiting_payment",
+    "Orders holding their stock while a payment can still come.",
+    multiprocess_mode="mostrecent",
+)
+PAYMENT_HOLDS_EXPIRED = Counter(
+    "ecommerce_payment_holds_expired", "Unpaid orders that reached their deadline and gave their stock back."
+)
+REFUNDS_PENDING = Gauge(
+    "ecommerce_refunds_pending",
+    "Cancelled paid orders whose refund has not gone through yet.",
+    multiprocess_mode="mostrecent",
+)
+REFUNDS = Counter("ecommerce_refunds", "Refund calls by outcome: succeeded, failed (retried).", ["outcome"])
+REFUND_OUTCOMES = ("succeeded", "failed")
 
 # Telemetry about telemetry: what became of the spans and log records the shop produced.
 SPANS = Counter("otel_spans", "Spans by what became of them: exported, failed (export refused or failed), dropped.",
@@ -135,7 +172,8 @@ LOGIN_STATUSES = ("success", "failure", "throttled")
 # What really failed, for event failures and failed checkouts alike (db.failure_reason decides).
 FAILURE_REASONS = ("database_busy", "database_unreachable", "database_error", "session_store_unreachable", "error")
 CHECKOUT_FAILURE_REASONS = (
-    "validation", "empty_cart", "out_of_stock", "cart_changed", "not_logged_in", *FAILURE_REASONS
+    "validation", "empty_cart", "out_of_stock", "cart_changed", "not_logged_in", "throttled", "payment_in_flight",
+    *FAILURE_REASONS,
 )  # fmt: skip
 RETRY_REASONS = ("busy", "serialization", "deadlock")
 # A client chooses the method of its request: any other is counted as "other" (a bounded label).
@@ -163,6 +201,14 @@ def initialise(service_name: str, environment: str) -> None:
     for handler in LOG_HANDLERS:
         for outcome in LOG_OUTCOMES:
             LOG_RECORDS.labels(handler=handler, outcome=outcome)
+    for outcome in PAYMENT_OUTCOMES:
+        PAYMENTS.labels(outcome=outcome)
+    for operation in PAYMENT_OPERATIONS:
+        for outcome in PAYMENT_CALL_OUTCOMES:
+            PAYMENT_REQUEST_DURATION.labels(operation=operation, outcome=outcome)
+    for outcome in REFUND_OUTCOMES:
+        REFUNDS.labels(outcome=outcome)
+    PAYMENT_BREAKER_OPEN.set(0)
 
 
 def initialise_events(events: list[str]) -> None:
@@ -210,6 +256,31 @@ def observe_http(method: str, route: str, status: int, seconds: float, trace_id:
     HTTP_REQUEST_DURATION.labels(method=method, route=route, status=str(status)).observe(
         seconds, exemplar=_exemplar(trace_id)
     )
+
+
+def count_payment(outcome: str) -> None:
+    PAYMENTS.labels(outcome=outcome if outcome in PAYMENT_OUTCOMES else "unknown").inc()
+
+
+def observe_payment_call(
+    operation: str, outcome: str, seconds: float, trace_id: str | None, breaker_open: bool
+) -> None:
+    PAYMENT_REQUEST_DURATION.labels(operation=operation, outcome=outcome).observe(seconds, exemplar=_exemplar(trace_id))
+    PAYMENT_BREAKER_OPEN.set(1 if breaker_open else 0)
+
+
+def set_payment_backlog(awaiting_payment: int, refunds_pending: int, breaker_open: bool) -> None:
+    ORDERS_AWAITING_PAYMENT.set(awaiting_payment)
+    REFUNDS_PENDING.set(refunds_pending)
+    PAYMENT_BREAKER_OPEN.set(1 if breaker_open else 0)
+
+
+def count_expired_holds(count: int) -> None:
+    PAYMENT_HOLDS_EXPIRED.inc(count)
+
+
+def count_refund(outcome: str) -> None:
+    REFUNDS.labels(outcome=outcome).inc()
 
 
 def set_low_stock_products(count: int) -> None:

@@ -8,16 +8,21 @@ from ecom_reflex.components.layout import (
     error_summary,
     form_error,
     form_field,
+    local_time,
     page_shell,
     page_title,
     section_title,
     select_field,
     when_loaded,
 )
+from ecom_reflex.components.orders import order_lines_table
 from ecom_reflex.services import addresses
+from ecom_reflex.services.cards import CARD_FIELDS
 from ecom_reflex.services.cart import CartLine
 from ecom_reflex.services.orders import SHIPPING_FIELDS
 from ecom_reflex.state.checkout import ERROR_SUMMARY_ID, CheckoutState
+
+CARD_LABELS = {name: label for name, (label, _length) in CARD_FIELDS.items()}
 
 
 def _summary_line(line: rx.Var[CartLine]) -> rx.Component:
@@ -79,9 +84,114 @@ def _region_field(errors) -> rx.Component:
     )
 
 
+def _card_fields(errors) -> rx.Component:
+    """The card: drawn anew (empty) after a declined one. Its number and CVC are never kept anywhere."""
+    return rx.vstack(
+        section_title("Payment"),
+        rx.text(
+            "Test mode: pay with 4242 4242 4242 4242, any future expiry and any 3-digit CVC (README lists"
+            " the cards that decline).",
+            size="2",
+            color_scheme="gray",
+        ),
+        form_field("Name on card", "card_name", errors, auto_complete="cc-name", max_length=120),
+        form_field(
+            "Card number",
+            "card_number",
+            errors,
+            auto_complete="cc-number",
+            input_mode="numeric",
+            max_length=23,
+            placeholder="1234 1234 1234 1234",
+        ),
+        rx.grid(
+            form_field(
+                "Expiry (MM/YY)", "card_expiry", errors, auto_complete="cc-exp", max_length=7, placeholder="MM/YY"
+            ),
+            form_field(
+                "Security code (CVC)", "card_cvc", errors, auto_complete="cc-csc", input_mode="numeric", max_length=4
+            ),
+            columns="2",
+            spacing="3",
+            width="100%",
+        ),
+        key=CheckoutState.card_form_key,
+        spacing="3",
+        width="100%",
+    )
+
+
+def _pay_button(label) -> rx.Component:
+    return rx.button(
+        label,
+        type="submit",
+        size="3",
+        width="100%",
+        loading=CheckoutState.placing,
+        data_testid="place-order",
+    )
+
+
+def _pay_order_view() -> rx.Component:
+    """An order placed, waiting for money (after a declined card, or from "Pay now"): its summary and a card form."""
+    order = CheckoutState.pay_order
+    errors = CheckoutState.errors
+    return rx.grid(
+        rx.form(
+            rx.vstack(
+                error_summary(errors, CARD_LABELS, ERROR_SUMMARY_ID),
+                form_error(CheckoutState.form_error, testid="checkout-error"),
+                rx.text(
+                    "Order #",
+                    order.number,
+                    " is waiting for its payment: pay with another card. The address stays as you gave it.",
+                    size="2",
+                ),
+                rx.cond(
+                    order.payment_due_at != "",
+                    rx.text(
+                        "Its items are kept for you until ",
+                        local_time(order.payment_due_at),
+                        ".",
+                        size="2",
+                        color_scheme="gray",
+                    ),
+                ),
+                _card_fields(errors),
+                _pay_button("Pay " + order.total),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=CheckoutState.pay_order_again,
+            no_validate=True,
+            width="100%",
+        ),
+        rx.card(
+            rx.vstack(
+                section_title("Order #", order.number),
+                order_lines_table(order),
+                rx.hstack(
+                    rx.text("Total", weight="bold"),
+                    rx.spacer(),
+                    rx.text(order.total, weight="bold", size="5", data_testid="checkout-total"),
+                    width="100%",
+                ),
+                rx.text("Shipping to", weight="bold", size="2"),
+                rx.foreach(order.shipping_lines, lambda line: rx.text(line, size="2")),
+                spacing="3",
+                width="100%",
+            ),
+            width="100%",
+        ),
+        columns=rx.breakpoints(initial="1", md="2"),
+        spacing="6",
+        width="100%",
+    )
+
+
 def _shipping_form() -> rx.Component:
     errors = CheckoutState.errors
-    labels = {name: label for name, (label, _required, _length) in SHIPPING_FIELDS.items()}
+    labels = {name: label for name, (label, _required, _length) in SHIPPING_FIELDS.items()} | CARD_LABELS
     return rx.form(
         rx.vstack(
             error_summary(errors, labels, ERROR_SUMMARY_ID),
@@ -122,10 +232,11 @@ def _shipping_form() -> rx.Component:
                 spacing="3",
                 width="100%",
             ),
+            _card_fields(errors),
             form_error(CheckoutState.form_error, testid="checkout-error"),
             checkout_blocker(CheckoutState.checkout_blocker),
             rx.button(
-                "Place order",
+                "Place order and pay " + CheckoutState.total,
                 type="submit",
                 size="3",
                 width="100%",
@@ -145,6 +256,16 @@ def _shipping_form() -> rx.Component:
 def checkout_page() -> rx.Component:
     return page_shell(
         page_title("Checkout", margin_bottom="1em"),
+        rx.cond(
+            CheckoutState.pay_order,
+            _pay_order_view(),
+            _cart_checkout(),
+        ),
+    )
+
+
+def _cart_checkout() -> rx.Component:
+    return rx.fragment(
         when_loaded(
             CheckoutState.cart_loaded & CheckoutState.logged_in,
             CheckoutState.lines.length() == 0,

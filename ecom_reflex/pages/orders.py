@@ -13,7 +13,13 @@ from ecom_reflex.components.layout import (
     when_loaded,
 )
 from ecom_reflex.components.listing import data_table, pager
-from ecom_reflex.components.orders import order_lines_table, order_row, shipping_and_history, status_badge
+from ecom_reflex.components.orders import (
+    order_lines_table,
+    order_row,
+    payment_card,
+    shipping_and_history,
+    status_badge,
+)
 from ecom_reflex.state.orders import OrdersState
 
 
@@ -50,9 +56,9 @@ def _order_detail() -> rx.Component:
     order = OrdersState.order
     return rx.vstack(
         rx.cond(
-            OrdersState.just_placed,
+            OrdersState.just_placed & (order.status == "paid"),
             rx.callout(
-                "Thank you! Your order #" + order.number + " has been placed.",
+                "Thank you! Your order #" + order.number + " has been placed and paid.",
                 icon="circle-check",
                 color_scheme="green",
                 size="3",
@@ -76,6 +82,7 @@ def _order_detail() -> rx.Component:
             align="center",
             spacing="3",
         ),
+        payment_card(order, shopper=True),
         shipping_and_history(order),
         rx.link("← All my orders", href="/orders"),
         spacing="4",

@@ -58,8 +58,12 @@ def period_start(days: int, now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(days=days)
 
 
+# Orders that are sales: paid for and not given back (unpaid, expired, refunding and cancelled ones are not).
+SOLD = (OrderStatus.PAID.value, OrderStatus.SHIPPED.value, OrderStatus.DELIVERED.value)
+
+
 def _counted(since: datetime, until: datetime | None = None) -> list:
-    conditions = [Order.created_at >= since, Order.status != OrderStatus.CANCELLED.value]
+    conditions = [Order.created_at >= since, Order.status.in_(SOLD)]
     return conditions if until is None else [*conditions, Order.created_at < until]
 
 

@@ -27,7 +27,7 @@ from ecom_reflex.settings import get_settings
 SUBJECTS = {
     "order_placed": "Your order #{number} at {shop}",
     "order_shipped": "Order #{number} is on its way",
-    "order_cancelled": "Order #{number} has been cancelled",
+    "order_refunded": "Order #{number} has been cancelled and refunded",
     "password_reset": "Reset your password at {shop}",
     "password_changed": "Your password at {shop} was changed",
 }
@@ -96,12 +96,14 @@ def _when(moment: datetime) -> str:
 
 
 def _order_context(order: Order) -> dict:
-    from ecom_reflex.services.orders import order_number
+    from ecom_reflex.services.orders import card_label, order_number
 
     return {
         "order": order,
         "number": order_number(order.id),
         "total": format_cents(order.total_cents),
+        "card": card_label(order),
+        "payment_reference": order.payment_reference,
         "address": addresses.order_address_lines(order),
         "order_url": link(f"/orders/{order.id}"),
     }
@@ -127,10 +129,14 @@ def queue_order_placed(session: Session, order: Order, lines: list[tuple[str, in
                   user_id=order.user_id)  # fmt: skip
 
 
-def queue_order_status(session: Session, order: Order, kind: str, *, was_paid: bool = False) -> OutboxEmail:
-    """order_shipped or order_cancelled."""
-    email = render(kind, was_paid=was_paid, **_order_context(order))
+def queue_order_status(session: Session, order: Order, kind: str) -> OutboxEmail:
+    """order_shipped or order_refunded (a paid order cancelled, its money back)."""
+    email = render(kind, **_order_context(order))
     return _queue(session, kind, _order_recipient(session, order), email, order_id=order.id, user_id=order.user_id)
+
+
+def queue_order_refunded(session: Session, order: Order) -> OutboxEmail:
+    return queue_order_status(session, order, "order_refunded")
 
 
 def queue_password_reset(session: Session, user: User, reset_path: str, minutes: int) -> OutboxEmail:

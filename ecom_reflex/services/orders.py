@@ -1,17 +1,18 @@
 """Checkout and order history.
 
 Placing an order is one transaction (the caller opens it with
-`session_scope(write=True)`): current prices are re-read, stock is decremented
-with a conditional UPDATE that cannot go below zero, the order and its lines are
-written and the cart is cleared. Any shortage raises OutOfStock and the caller's
-rollback leaves everything as it was. Two submissions of one checkout attempt give one
-order, even when they race (see place_order).
+`session_scope(write=True)`): the account's earlier unpaid order is released, current
+prices are re-read, stock is taken with a conditional UPDATE that cannot go below zero
+(services/stock.py), the order ("awaiting payment", with a deadline) and its lines are written
+and the cart is cleared. Any shortage raises OutOfStock and the caller's rollback leaves
+everything as it was. Two submissions of one checkout attempt give one order, even when they
+race (see place_order). The money is services/order_payments.py's and ecom_reflex/payments.py's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, insert, or_, update
@@ -19,28 +20,46 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ecom_reflex import faults
-from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatus, OrderStatusChange, Product, User, utcnow
+from ecom_reflex.models import (
+    CartItem,
+    Order,
+    OrderItem,
+    OrderStatus,
+    OrderStatusChange,
+    PaymentStatus,
+    Product,
+    User,
+    utcnow,
+)
 from ecom_reflex.money import format_cents
 from ecom_reflex.observability.tracing import span
-from ecom_reflex.services import addresses, cart, mail
+from ecom_reflex.services import addresses, cart, mail, order_payments, stock
 from ecom_reflex.services.errors import ChangedSinceSeen, FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.listing import clamp_page, search_text, text_match
+from ecom_reflex.services.stock import OutOfStock
+from ecom_reflex.settings import get_settings
 
 ORDERS_PER_PAGE = 10
 ADMIN_ORDERS_PER_PAGE = 20
 
 S = OrderStatus
-# The whole workflow: from -> the statuses it may move to. Anything else is refused.
+# What an admin may do: from -> the statuses it may move to. Anything else is refused. The money's
+# own moves (paid, payment failed, expired, refunded) are made by services/order_payments.py only:
+# nobody marks an order paid by hand. Cancelling a paid order starts its refund (refund_pending).
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.PENDING: frozenset({S.PAID, S.CANCELLED}),
+    S.AWAITING_PAYMENT: frozenset({S.CANCELLED}),
+    S.PAYMENT_FAILED: frozenset({S.CANCELLED}),
     S.PAID: frozenset({S.SHIPPED, S.CANCELLED}),
     S.SHIPPED: frozenset({S.DELIVERED}),
     S.DELIVERED: frozenset(),
+    S.REFUND_PENDING: frozenset(),
+    S.EXPIRED: frozenset(),
     S.CANCELLED: frozenset(),
 }
 
-# The moves the customer is told of by e-mail (services/mail.py), in the move's transaction.
-STATUS_EMAILS = {S.SHIPPED: "order_shipped", S.CANCELLED: "order_cancelled"}
+# The moves the customer is told of by e-mail (services/mail.py), in the move's transaction. A
+# cancelled paid order is told by its refund's e-mail; an unpaid one was never confirmed to them.
+STATUS_EMAILS = {S.SHIPPED: "order_shipped"}
 
 # Field: (label, required, max length), in the form's order (the error summary's too). Lengths match
 # the Order columns. The region is required only where the country has a list (services/addresses.py).
@@ -84,11 +103,7 @@ class CartChanged(ServiceError):
         )
 
 
-class OutOfStock(ServiceError):
-    def __init__(self, shortages: list[tuple[str, int]]):
-        self.shortages = shortages
-        parts = [f"{name}: {'none' if left == 0 else f'only {left}'} left" for name, left in shortages]
-        super().__init__("Not enough stock, nothing was ordered. " + "; ".join(parts) + ".")
+__all__ = ["OutOfStock"]
 
 
 def validate_shipping(form: dict[str, str]) -> ShippingAddress:
@@ -139,13 +154,19 @@ class PlacedOrder:
 
 
 def place_order(
-    session: Session, user_id: int, address: ShippingAddress, idempotency_key: str, shown: str
+    session: Session,
+    user_id: int,
+    address: ShippingAddress,
+    idempotency_key: str,
+    shown: str,
+    hold: timedelta | None = None,
 ) -> PlacedOrder:
-    """Turn the user's cart into an order at the prices and quantities the shopper was shown.
+    """Turn the user's cart into an order awaiting payment at the prices and quantities the shopper was shown.
 
     `shown` is the fingerprint of the cart as the checkout page showed it (cart.fingerprint):
     when a price or a quantity changed since, nothing is placed (CartChanged). The same key
-    always yields the same order.
+    always yields the same order. The stock is held for `hold` (PAYMENT_HOLD_MINUTES); the
+    account's earlier unpaid order is released first (an account holds stock for one order).
     """
     if not idempotency_key or len(idempotency_key) > 64:
         raise ServiceError("This checkout form has expired; reload the page.")
@@ -160,15 +181,16 @@ def place_order(
         rows = _cart_lines(session, user_id)
         if shown != cart.fingerprint((product.id, item.quantity, product.price_cents) for item, product in rows):
             raise CartChanged()
+    hold = hold or timedelta(minutes=get_settings().payment_hold_minutes)
     try:
         # A savepoint: losing the race below undoes this attempt's own writes and nothing else.
         with session.begin_nested():
+            order_payments.release_holds(session, user_id)
             with span("checkout.reserve_stock", lines=len(rows)):
-                _reserve_stock(session, rows)
+                stock.take(session, [(product.id, item.quantity) for item, product in rows])
             with span("checkout.create_order"):
-                order = _create_order(session, user_id, address, idempotency_key, rows)
-                # In the order's own transaction: no order without its e-mail, no e-mail without its order.
-                mail.queue_order_placed(session, order, [(p.name, p.price_cents, i.quantity) for i, p in rows])
+                # Its e-mail is queued when it is paid (order_payments.record_charge): an unpaid order mails nobody.
+                order = _create_order(session, user_id, address, idempotency_key, rows, hold)
     except IntegrityError:
         # A concurrent submission of this very attempt committed its order first (PostgreSQL
         # lets both pass the check above; SQLite queues writers, so the check sees it there).
@@ -192,33 +214,19 @@ def _cart_lines(session: Session, user_id: int) -> list[tuple[CartItem, Product]
     return list(rows)
 
 
-def _reserve_stock(session: Session, rows: list[tuple[CartItem, Product]]) -> None:
-    """Decrement every line's stock, never below zero; OutOfStock (and a rollback by the caller) if any is short."""
-    shortages = []
-    for item, product in rows:
-        reserved = session.exec(
-            update(Product)
-            .where(Product.id == product.id, Product.is_active, Product.stock >= item.quantity)
-            .values(stock=Product.stock - item.quantity)
-        ).rowcount
-        if not reserved:
-            session.refresh(product)
-            shortages.append((product.name, product.stock if product.is_active else 0))
-    if shortages:
-        raise OutOfStock(shortages)
-
-
 def _create_order(
     session: Session,
     user_id: int,
     address: ShippingAddress,
     idempotency_key: str,
     rows: list[tuple[CartItem, Product]],
+    hold: timedelta,
 ) -> Order:
     now = utcnow()
     order = Order(
         user_id=user_id,
-        status=OrderStatus.PENDING.value,
+        status=OrderStatus.AWAITING_PAYMENT.value,
+        payment_due_at=now + hold,
         total_cents=sum(product.price_cents * item.quantity for item, product in rows),
         shipping_name=address.name,
         shipping_line1=address.line1,
@@ -267,6 +275,8 @@ class OrderSummary:
     total: str
     item_count: int
     created_at: str
+    # The shopper may pay (again) now: /checkout?order=<id>.
+    can_pay: bool = False
 
 
 @dataclass(frozen=True)
@@ -305,6 +315,37 @@ class OrderDetail:
     shipping_lines: list[str]
     lines: list[OrderLine]
     history: list[StatusStep]
+    # The money, as models.PaymentStatus says and as a receipt shows it.
+    payment_status: str = PaymentStatus.NONE.value
+    card: str = ""
+    payment_reference: str = ""
+    # ISO 8601 (UTC): until when an unpaid order holds its stock; "" once that no longer matters.
+    payment_due_at: str = ""
+    payment_error: str = ""
+    can_pay: bool = False
+    # A payment's outcome is not known yet: the page says so and looks again.
+    confirming: bool = False
+
+
+CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover"}
+
+
+def card_label(order: Order) -> str:
+    """'Visa •••• 4242, expires 12/34' (what a receipt shows), or '' before any card paid."""
+    if not order.card_last4:
+        return ""
+    brand = CARD_BRANDS.get(order.card_brand, order.card_brand.title() or "Card")
+    expiry = f", expires {order.card_exp_month:02d}/{order.card_exp_year % 100:02d}" if order.card_exp_month else ""
+    return f"{brand} •••• {order.card_last4}{expiry}"
+
+
+def can_pay(order: Order, now: datetime | None = None) -> bool:
+    """Whether the shopper may pay (again) for this order now."""
+    if order.status not in order_payments.PAYABLE or order.payment_status in order_payments.IN_FLIGHT:
+        return False
+    due = order.payment_due_at
+    due = due.replace(tzinfo=UTC) if due is not None and due.tzinfo is None else due
+    return due is None or due > (now or utcnow())
 
 
 def _when(moment: datetime) -> str:
@@ -336,6 +377,7 @@ def list_orders_for_user(session: Session, user_id: int, page: int = 1) -> Order
             total=format_cents(order.total_cents),
             item_count=int(items or 0),
             created_at=_when(order.created_at),
+            can_pay=can_pay(order),
         )
         for order, items in rows
     ]
@@ -382,6 +424,15 @@ def order_detail(session: Session, order_id: int, *, user_id: int | None = None)
             )
             for change, username in changes
         ],
+        payment_status=order.payment_status,
+        card=card_label(order),
+        payment_reference=order.payment_reference,
+        payment_due_at=_when(order.payment_due_at)
+        if order.status in order_payments.PAYABLE and order.payment_due_at
+        else "",
+        payment_error=order.payment_error if order.status == OrderStatus.PAYMENT_FAILED else "",
+        can_pay=can_pay(order),
+        confirming=order.status == OrderStatus.AWAITING_PAYMENT and order.payment_status in order_payments.IN_FLIGHT,
     )
 
 
@@ -404,7 +455,9 @@ def allowed_next_statuses(status: str) -> list[str]:
 def change_status(
     session: Session, order_id: int, to_status: str, actor_id: int, seen_status: str | None = None
 ) -> Order:
-    """Move an order along the workflow; a cancel puts the stock back in the same transaction.
+    """Move an order along the workflow (an admin's move). Cancelling an unpaid order puts its held
+    stock back in the same transaction; cancelling a paid one makes it refund_pending, and the stock
+    comes back once the refund went through (ecom_reflex/payments.py calls the service).
 
     `seen_status` is the status the admin's page showed: when the order moved on since (another
     tab, another admin), nothing changes (ChangedSinceSeen). The move is one conditional UPDATE
@@ -422,7 +475,17 @@ def change_status(
     if seen_status is not None and seen_status != current.value:
         raise _changed_since_seen(order)
     if target not in TRANSITIONS[current]:
-        raise ServiceError(f"An order that is {current.value} cannot become {target.value}.")
+        raise ServiceError(
+            f"An order that is {_words(current)} cannot become {_words(target)}."
+            + (" Orders become paid when their payment goes through." if target is OrderStatus.PAID else "")
+        )
+    if target is OrderStatus.CANCELLED:
+        if current is OrderStatus.PAID:
+            order_payments.begin_refund(session, order, actor_id)
+        else:
+            order_payments.cancel_unpaid(session, order, actor_id)
+        session.flush()
+        return order
     now = utcnow()
     moved = session.execute(
         update(Order)
@@ -433,20 +496,19 @@ def change_status(
     session.refresh(order)
     if not moved:
         raise _changed_since_seen(order)
-    if target is OrderStatus.CANCELLED:
-        for item in session.exec(select(OrderItem).where(OrderItem.order_id == order.id)).all():
-            session.exec(
-                update(Product).where(Product.id == item.product_id).values(stock=Product.stock + item.quantity)
-            )
     session.add(
         OrderStatusChange(
             order_id=order.id, from_status=current.value, to_status=target.value, changed_at=now, changed_by_id=actor_id
         )
     )
     if target in STATUS_EMAILS:
-        mail.queue_order_status(session, order, STATUS_EMAILS[target], was_paid=current is not OrderStatus.PENDING)
+        mail.queue_order_status(session, order, STATUS_EMAILS[target])
     session.flush()
     return order
+
+
+def _words(status: OrderStatus) -> str:
+    return status.value.replace("_", " ")
 
 
 def _changed_since_seen(order: Order) -> ChangedSinceSeen:
@@ -464,6 +526,9 @@ class AdminOrderRow:
     total: str
     item_count: int
     created_at: str
+    payment_status: str = PaymentStatus.NONE.value
+    card: str = ""
+    payment_reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -511,6 +576,9 @@ def list_orders(session: Session, *, status: str = "", search: str = "", page: i
             total=format_cents(order.total_cents),
             item_count=int(counts.get(order.id, 0)),
             created_at=_when(order.created_at),
+            payment_status=order.payment_status,
+            card=card_label(order),
+            payment_reference=order.payment_reference,
         )
         for order, username in rows
     ]

@@ -121,6 +121,21 @@ def password_reset_requested(address: str, email: str) -> None:
             _limiter().hit(rate, setting, key)
 
 
+def payment_refusal(address: str, account: str) -> Refusal | None:
+    """Takes a payment attempt's slot from `address` and from `account`, atomically (`hit` counts and
+    answers in one step), before the call: a burst of parallel attempts gets no more through than the
+    limit. A Refusal when either is used up (card testing tries many cards through one form)."""
+    for setting, key, reason, who in (
+        ("payment_attempts_per_address", address, "payment_address", "from your network"),
+        ("payment_attempts_per_account", account, "payment_account", "for this account"),
+    ):
+        for rate in _rates(setting):
+            if not _limiter().hit(rate, setting, key):
+                wait = _limiter().get_window_stats(rate, setting, key).reset_time - time.time()
+                return Refusal(reason, f"Too many payment attempts {who}. Try again in {_wait(wait)}.")
+    return None
+
+
 def forget() -> None:
     """Drop the storage and rates (tests): the next call builds them afresh from the settings."""
     _limiter.cache_clear()

@@ -10,6 +10,8 @@ from grafana_as_code.datasources import PROMETHEUS
 # Prometheus adds `environment` to every series of the shop at scrape time.
 ENVIRONMENT_VARIABLE = "environment"
 SHOP_SELECTOR = 'job="shop", environment=~"$environment"'
+# The payment service (payment_gateway/), scraped as job "payments" with the same `environment`.
+PAYMENTS_SELECTOR = 'job="payments", environment=~"$environment"'
 
 
 def environment_variable() -> QueryVariable:

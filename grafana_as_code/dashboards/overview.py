@@ -1,4 +1,4 @@
-"""Shop overview: RED metrics of events and HTTP routes, websockets, the database, e-mail, business KPIs."""
+"""Shop overview: RED metrics of events and HTTP routes, websockets, the database, e-mail, business KPIs, payments."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from grafana_foundation_sdk.builders import stat, timeseries
 from grafana_foundation_sdk.builders.dashboard import QueryVariable
 from grafana_foundation_sdk.models.dashboard import VariableRefresh
 
-from grafana_as_code.dashboards.common import SHOP_SELECTOR, shop_dashboard
+from grafana_as_code.dashboards.common import PAYMENTS_SELECTOR, SHOP_SELECTOR, shop_dashboard
 from grafana_as_code.datasources import PROMETHEUS
 from grafana_as_code.layout import Grid, promql
 
@@ -216,6 +216,109 @@ def build():
             promql(
                 f"sum by (reason) (increase(ecommerce_checkout_failures_total{{{SHOP_SELECTOR}}}[$__rate_interval]))",
                 "{{reason}}",
+            ),
+        )
+    )
+
+    # Last, so the panels above keep their ids (links to a panel name its id).
+    grid.row("Payments (the shop's calls and the payment service)")
+    grid.add(
+        _series(
+            "Payments per minute by outcome",
+            "short",
+            promql(
+                f"sum by (outcome) (rate(ecommerce_payments_total{{{SHOP_SELECTOR}}}[$__rate_interval])) * 60",
+                "{{outcome}}",
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Decline ratio: declined / (approved + declined) (CardTestingSuspected over 50%)",
+            "percentunit",
+            promql(
+                f'sum(rate(ecommerce_payments_total{{{SHOP_SELECTOR}, outcome="declined"}}[$__rate_interval]))'
+                f' / sum(rate(ecommerce_payments_total{{{SHOP_SELECTOR}, outcome=~"approved|declined"}}'
+                "[$__rate_interval]))",
+                "declined",
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Declines per minute by code (payment service)",
+            "short",
+            promql(
+                "sum by (decline_code) "
+                f"(rate(payment_gateway_declines_total{{{PAYMENTS_SELECTOR}}}[$__rate_interval])) * 60",
+                "{{decline_code}}",
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Payment latency p95: the service, and the shop's HTTP hop (with exemplars)",
+            "s",
+            promql(
+                "histogram_quantile(0.95, sum by (le, operation) "
+                f"(rate(payment_gateway_request_duration_seconds_bucket{{{PAYMENTS_SELECTOR}}}[$__rate_interval])))",
+                "service {{operation}}",
+                exemplars=True,
+            ),
+            promql(
+                "histogram_quantile(0.95, sum by (le, operation) "
+                f"(rate(ecommerce_payment_request_duration_seconds_bucket{{{SHOP_SELECTOR}}}[$__rate_interval])))",
+                "shop -> service {{operation}}",
+                ref=1,
+                exemplars=True,
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Circuit breaker: workers open, service up (PaymentServiceDown)",
+            "short",
+            promql(f"sum(ecommerce_payment_breaker_open{{{SHOP_SELECTOR}}})", "workers with the breaker open"),
+            promql(f"min(up{{{PAYMENTS_SELECTOR}}})", "payment service up", ref=1),
+        )
+    )
+    grid.add(
+        _series(
+            "Payment calls per minute by outcome (shop side)",
+            "short",
+            promql(
+                "sum by (operation, outcome) "
+                f"(rate(ecommerce_payment_request_duration_seconds_count{{{SHOP_SELECTOR}}}[$__rate_interval])) * 60",
+                "{{operation}} {{outcome}}",
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Orders awaiting payment (holding stock)",
+            "short",
+            promql(f"max(ecommerce_orders_awaiting_payment{{{SHOP_SELECTOR}}})", "awaiting payment"),
+        )
+    )
+    grid.add(
+        _series(
+            "Expired holds (unpaid orders that gave their stock back)",
+            "short",
+            promql(
+                f"sum(increase(ecommerce_payment_holds_expired_total{{{SHOP_SELECTOR}}}[$__rate_interval]))",
+                "expired",
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Refunds: pending, and done by outcome",
+            "short",
+            promql(f"max(ecommerce_refunds_pending{{{SHOP_SELECTOR}}})", "pending"),
+            promql(
+                f"sum by (outcome) (increase(ecommerce_refunds_total{{{SHOP_SELECTOR}}}[$__rate_interval]))",
+                "{{outcome}}",
+                ref=1,
             ),
         )
     )

@@ -1,10 +1,10 @@
-"""Shop traces: slowest checkouts (TraceQL), the service graph, span-metrics RED from Tempo's generator."""
+"""Shop traces: slowest checkouts (TraceQL), the service graph, span-metrics RED, the shop -> payment service edge."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import nodegraph, table, timeseries
 
-from grafana_as_code import SERVICE
+from grafana_as_code import PAYMENT_SERVICE, SERVICE
 from grafana_as_code.dashboards.common import shop_dashboard
 from grafana_as_code.datasources import PROMETHEUS, TEMPO
 from grafana_as_code.layout import Grid, promql, service_map, traceql
@@ -13,6 +13,10 @@ UID = "shop-traces"
 CHECKOUT = f'resource.service.name = "{SERVICE}" && span.code.function.name =~ ".*CheckoutState.place_order"'
 # Written by Tempo's metrics generator (remote write), not by the app.
 SPAN_METRICS = f'service="{SERVICE}"'
+# The service graph's edge from the shop to the payment service (Tempo pairs the shop's httpx client
+# spans with the service's server spans). The graph itself shows every service: nothing filters it.
+PAYMENT_EDGE = f'client="{SERVICE}", server="{PAYMENT_SERVICE}"'
+PAYMENT_SPANS = f'resource.service.name = "{PAYMENT_SERVICE}" && kind = server'
 
 
 def build():
@@ -72,5 +76,50 @@ def build():
                 "{{span_name}}",
             )
         )
+    )
+    # Last, so the panels above keep their ids.
+    grid.row(f"{SERVICE} -> {PAYMENT_SERVICE}")
+    grid.add(
+        timeseries.Panel()
+        .title("Calls and failed calls per second (service graph edge)")
+        .datasource(PROMETHEUS)
+        .unit("reqps")
+        .with_target(
+            promql(f"sum(rate(traces_service_graph_request_total{{{PAYMENT_EDGE}}}[$__rate_interval]))", "calls")
+        )
+        .with_target(
+            promql(
+                f"sum(rate(traces_service_graph_request_failed_total{{{PAYMENT_EDGE}}}[$__rate_interval]))",
+                "failed",
+                ref=1,
+            )
+        )
+    )
+    grid.add(
+        timeseries.Panel()
+        .title("Call latency p95: as the shop saw it, as the service served it")
+        .datasource(PROMETHEUS)
+        .unit("s")
+        .with_target(
+            promql(
+                "histogram_quantile(0.95, sum by (le) "
+                f"(rate(traces_service_graph_request_client_seconds_bucket{{{PAYMENT_EDGE}}}[$__rate_interval])))",
+                f"{SERVICE} (client)",
+            )
+        )
+        .with_target(
+            promql(
+                "histogram_quantile(0.95, sum by (le) "
+                f"(rate(traces_service_graph_request_server_seconds_bucket{{{PAYMENT_EDGE}}}[$__rate_interval])))",
+                f"{PAYMENT_SERVICE} (server)",
+                ref=1,
+            )
+        )
+    )
+    grid.add(
+        table.Panel()
+        .title(f"Slowest {PAYMENT_SERVICE} requests (over 250 ms)")
+        .datasource(TEMPO)
+        .with_target(traceql(f"{{ {PAYMENT_SPANS} && duration > 250ms }}"))
     )
     return dashboard

@@ -5,13 +5,31 @@ import reflex as rx
 from ecom_reflex.components.admin import admin_list, admin_shell, admin_toolbar, confirmed_button, filter_select
 from ecom_reflex.components.layout import MUTED, detail_or_missing, local_time, not_found
 from ecom_reflex.components.listing import search_box
-from ecom_reflex.components.orders import order_lines_table, order_row, shipping_and_history, status_badge
+from ecom_reflex.components.orders import (
+    PAYMENT_WORDS,
+    STATUS_WORDS,
+    order_lines_table,
+    order_row,
+    payment_card,
+    shipping_and_history,
+    status_badge,
+    words,
+)
 from ecom_reflex.services.orders import AdminOrderRow
 from ecom_reflex.state.admin.orders import ORDER_STATUSES, AdminOrdersState, AdminOrderState
 
 
+def _payment_cell(order: rx.Var[AdminOrderRow]) -> rx.Component:
+    return rx.vstack(
+        rx.text(words(order.payment_status, PAYMENT_WORDS), size="2", data_testid="admin-payment-status"),
+        rx.cond(order.card != "", rx.text(order.card, size="1", color=MUTED)),
+        rx.cond(order.payment_reference != "", rx.code(order.payment_reference, size="1")),
+        spacing="0",
+    )
+
+
 def _row(order: rx.Var[AdminOrderRow]) -> rx.Component:
-    return order_row(order, "/admin/orders/", "admin-order-row", order.customer)
+    return order_row(order, "/admin/orders/", "admin-order-row", order.customer, _payment_cell(order))
 
 
 def orders_page() -> rx.Component:
@@ -24,19 +42,23 @@ def orders_page() -> rx.Component:
             filter_select(
                 "Status",
                 "All statuses",
-                [rx.select.item(status.capitalize(), value=status) for status in ORDER_STATUSES],
+                [rx.select.item(STATUS_WORDS[status].capitalize(), value=status) for status in ORDER_STATUSES],
                 state.order_status_filter,
                 state.filter_status,
             ),
         ),
         admin_list(
-            state, "orders", ("Order", "Customer", "Placed", "Items", "Total", "Status"), state.order_rows, _row
+            state,
+            "orders",
+            ("Order", "Customer", "Payment", "Placed", "Items", "Total", "Status"),
+            state.order_rows,
+            _row,
         ),
     )
 
 
 # What each step is called on its button.
-MOVE_LABELS = {"paid": "Mark as paid", "shipped": "Mark as shipped", "delivered": "Mark as delivered"}
+MOVE_LABELS = {"shipped": "Mark as shipped", "delivered": "Mark as delivered"}
 
 
 def _move_button(order: rx.Var, status: rx.Var[str]) -> rx.Component:
@@ -46,8 +68,13 @@ def _move_button(order: rx.Var, status: rx.Var[str]) -> rx.Component:
         confirmed_button(
             "Cancel order",
             "Cancel order #" + order.number + "?",
-            "Its items go back in stock and the shopper sees the order as cancelled. A cancelled order cannot be"
-            " reopened.",
+            rx.cond(
+                order.payment_status == "captured",
+                "Its payment of " + order.total + " is refunded through the payment service first; once the refund"
+                " went through, its items go back in stock. A cancelled order cannot be reopened.",
+                "Its held items go back in stock and the shopper sees the order as cancelled. A cancelled order"
+                " cannot be reopened.",
+            ),
             "Cancel order #" + order.number,
             AdminOrderState.change_status(status),
             variant="outline",
@@ -83,6 +110,7 @@ def _detail() -> rx.Component:
         ),
         order_lines_table(order),
         rx.text("Total ", rx.text.strong(order.total), size="4"),
+        payment_card(order, shopper=False),
         shipping_and_history(order),
         rx.link("← All orders", href="/admin/orders"),
         spacing="4",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import reflex as rx
 
+from ecom_reflex import payments
 from ecom_reflex.db import session_scope, transaction
 from ecom_reflex.models import OrderStatus
 from ecom_reflex.observability import business
+from ecom_reflex.offload import run_db
 from ecom_reflex.services import orders
 from ecom_reflex.services.errors import NotFound, ServiceError
 from ecom_reflex.services.orders import AdminOrderRow, OrderDetail
@@ -68,20 +70,33 @@ class AdminOrderState(AdminState):
 
     @rx.event
     @admin_only
-    def change_status(self, to_status: str):
+    async def change_status(self, to_status: str):
         if self.admin_order is None:
             return rx.toast.error("We could not find that order.")
         # The status this page shows: a change made since (another tab, another admin) is not overwritten.
         order_id, seen = self.admin_order.id, self.admin_order.status
         target = clean_text(to_status, 20)
+        admin_id = self._admin_id
         try:
-            status = transaction(
-                lambda session: orders.change_status(session, order_id, target, self._admin_id, seen).status,
-                write=True,
+            status = await run_db(
+                lambda: transaction(
+                    lambda session: orders.change_status(session, order_id, target, admin_id, seen).status,
+                    write=True,
+                )
             )
-            business.admin_change(self._admin_id, "order.status", order_id=order_id, to_status=status)
+            business.admin_change(admin_id, "order.status", order_id=order_id, to_status=status)
         except ServiceError as error:
-            self._load(order_id)
+            await run_db(self._load, order_id)
             return rx.toast.error(str(error))
-        self._load(order_id)
-        return rx.toast.success(f"Order #{self.admin_order.number} is now {status}.")
+        if status == OrderStatus.REFUND_PENDING:
+            # The money goes back before the stock does; a refund that fails stays pending and is retried.
+            refunded = await payments.refund(order_id)
+            await run_db(self._load, order_id)
+            if not refunded:
+                return rx.toast.warning(
+                    f"Order #{self.admin_order.number} is cancelled, but its refund did not go through yet: it is"
+                    " refund pending and is retried until the payment service confirms it."
+                )
+            return rx.toast.success(f"Order #{self.admin_order.number} is cancelled and refunded.")
+        await run_db(self._load, order_id)
+        return rx.toast.success(f"Order #{self.admin_order.number} is now {status.replace('_', ' ')}.")
