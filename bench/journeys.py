@@ -1,11 +1,14 @@
 """Shoppers arriving together: N concurrent shoppers each run the whole journey at once.
 
 The journey is the original Flask shop's own: register, log in (a fresh tab), list the
-catalogue, add 2 products to the cart, check out, over Reflex's real websocket protocol.
-A journey completes only if every step did what a person would see it do, with no error
-toast; each step's latency is measured from sending its event to the answer.
+catalogue, add 2 products to the cart, check out and pay by card (Stripe's approved 4242 test
+card, through the shop's payment service), over Reflex's real websocket protocol. A journey
+completes only if every step did what a person would see it do, with no error toast, and
+its payment was approved; each step's latency is measured from sending its event to the
+answer (the checkout's includes the HTTP call to the payment service).
 
     python -m bench.journeys --url http://127.0.0.1:8000 --shoppers 10 --journeys 3
+    python -m bench.journeys --bench --levels 2 --journeys 1 --backends sqlite  # a small `make bench` run
 
 `run_journeys` is what e2e/test_concurrency.py runs (10 shoppers, once) and what the
 benchmark (`run`, in `make bench`) runs at 1, 10 and 30 shoppers on SQLite with one
@@ -30,7 +33,19 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.loadgen import AUTH_FORM, CART, CATALOG, CHECKOUT, REGISTER, SESSION, Shopper, Stats, router_data
+from bench.loadgen import (
+    AUTH_FORM,
+    CART,
+    CATALOG,
+    CHECKOUT,
+    OUTCOMES,
+    REGISTER,
+    SESSION,
+    Shopper,
+    Stats,
+    card_form,
+    router_data,
+)
 
 LOGIN = f"{AUTH_FORM}.ecom_reflex___state___auth____login_state"
 PASSWORD = "Journey-pass-1"
@@ -68,6 +83,8 @@ class JourneyResult:
     failures: list[str] = field(default_factory=list)
     bought: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     usernames: list[str] = field(default_factory=list)
+    # Checkouts by their payment's outcome (only "approved" completes a journey).
+    payments: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
 
     def summary(self) -> dict:
         steps = {}
@@ -86,6 +103,7 @@ class JourneyResult:
             "completed": self.completed,
             "completion_percent": 100 * self.completed / max(1, self.journeys),
             "journeys_per_second": self.completed / self.seconds if self.seconds else 0.0,
+            "payments": dict(self.payments),
             "steps": steps,
             "failures": self.failures[:10],
         }
@@ -145,11 +163,15 @@ async def journey(url: str, result: JourneyResult, rng: random.Random) -> None:
 
         step = "checkout"
         await tab.send("checkout_open", CHECKOUT, "open_checkout", route=router_data("/checkout"))
-        delta = await tab.send("checkout", CHECKOUT, "place_order", {"form_data": SHIPPING}, router_data("/checkout"),
-                               until=lambda d: d.get(CART, {}).get("item_count_rx_state_") == 0
-                               or bool(d.get(CHECKOUT, {}).get("form_error_rx_state_")))  # fmt: skip
+        outcome, delta = await tab.pay("checkout", "place_order", {**SHIPPING, **card_form()})
+        if outcome in OUTCOMES:
+            result.payments[outcome] += 1
+        if outcome != "approved":
+            answer = delta.get(CHECKOUT, {})
+            said = answer.get("form_error_rx_state_") or answer.get("errors_rx_state_") or tab.answer_events
+            raise JourneyFailed(f"checkout: payment {outcome or 'not answered'}: {said}")
         if delta.get(CART, {}).get("item_count_rx_state_") != 0:
-            raise JourneyFailed(f"checkout: {delta.get(CHECKOUT, {}).get('form_error_rx_state_')}")
+            raise JourneyFailed(f"checkout: paid, but the cart was not emptied: {delta.get(CART)}")
         if errors := [toast for tab in tabs for toast in tab.error_toasts()]:
             raise JourneyFailed(f"error toasts: {errors}")
         result.completed += 1
@@ -276,8 +298,53 @@ def _restock(db_url: str) -> None:
     engine.dispose()
 
 
-def _backend(name: str, server) -> dict:
-    from bench.overhead import _cpu_seconds
+def _cpu_of(pids: list[int]) -> float:
+    """User + system CPU seconds of `pids` (processes gone meanwhile count nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _is_gateway(pid: int) -> bool:
+    try:
+        return b"payment_gateway" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _cpu_seconds(server) -> tuple[float, float]:
+    """(the shop's CPU seconds, its payment service's): `cli serve` starts the service (payment_gateway/)
+    as a child in the shop's process group; the shop's own number leaves it out, so it compares with
+    the runs before the shop paid by card."""
+    pids = server.worker_pids()
+    gateway = [pid for pid in pids if _is_gateway(pid)]
+    return _cpu_of([pid for pid in pids if pid not in gateway]), _cpu_of(gateway)
+
+
+def _levels_row(server, shoppers: int, journeys_each: int) -> dict:
+    """`shoppers` at once, `journeys_each` journeys each: completion, steps, CPU of the shop and of its
+    payment service, write-lock hold."""
+    before_hold = _metric_buckets(server.url, "db_write_transaction_seconds")
+    shop_before, gateway_before = _cpu_seconds(server)
+    result = asyncio.run(run_journeys(server.url, shoppers, journeys_each, seed=shoppers))
+    shop_after, gateway_after = _cpu_seconds(server)
+    row = result.summary()
+    row["server_cpu_ms_per_journey"] = 1000 * (shop_after - shop_before) / max(1, result.completed)
+    row["payments_made"] = sum(result.payments.values())
+    row["payment_service_cpu_ms_per_payment"] = 1000 * (gateway_after - gateway_before) / max(1, row["payments_made"])
+    row["checkout_p95_ms"] = row["steps"].get("checkout", {}).get("p95_ms", float("nan"))
+    row.update(_write_hold(before_hold, _metric_buckets(server.url, "db_write_transaction_seconds")))
+    return row
+
+
+def _backend(name: str, server, levels=LEVELS, journeys_each: int = JOURNEYS_EACH, extras: bool = True) -> dict:
+    """The journeys at each of `levels` on `server`; with `extras`, the isolation case, the browse load and its
+    profile too."""
     from bench.profile import profile
 
     rows: dict[str, dict] = {}
@@ -286,23 +353,19 @@ def _backend(name: str, server) -> dict:
     server.start()
     try:
         asyncio.run(run_journeys(server.url, 2, 1, seed=99))  # warm up (first hashes, caches)
-        for shoppers in LEVELS:
-            before_hold = _metric_buckets(server.url, "db_write_transaction_seconds")
-            cpu_before = _cpu_seconds(server)
-            result = asyncio.run(run_journeys(server.url, shoppers, JOURNEYS_EACH, seed=shoppers))
-            cpu = _cpu_seconds(server) - cpu_before
-            row = result.summary()
-            row["server_cpu_ms_per_journey"] = 1000 * cpu / max(1, result.completed)
-            row.update(_write_hold(before_hold, _metric_buckets(server.url, "db_write_transaction_seconds")))
-            rows[f"{shoppers} shoppers"] = row
-        single = rows["1 shoppers"]["steps"]
-        for step in ("register", "login"):
-            p95_10 = rows["10 shoppers"]["steps"].get(step, {}).get("p95_ms", float("nan"))
-            rows["10 shoppers"][f"{step}_p95_vs_1_shopper_p50"] = p95_10 / single[step]["p50_ms"]
+        for shoppers in levels:
+            rows[f"{shoppers} shoppers"] = _levels_row(server, shoppers, journeys_each)
+        if "1 shoppers" in rows and "10 shoppers" in rows:
+            single = rows["1 shoppers"]["steps"]
+            for step in ("register", "login"):
+                p95_10 = rows["10 shoppers"]["steps"].get(step, {}).get("p95_ms", float("nan"))
+                rows["10 shoppers"][f"{step}_p95_vs_1_shopper_p50"] = p95_10 / single[step]["p50_ms"]
+        if not extras:
+            return {"backend": name, "rows": rows}
         isolation = _isolation(server.url, ISOLATION_SECONDS)
-        cpu_before = _cpu_seconds(server)
+        cpu_before, _ = _cpu_seconds(server)
         browse = _browse_load(server.url, 10, BROWSE_SECONDS)
-        cpu = _cpu_seconds(server) - cpu_before
+        cpu = _cpu_seconds(server)[0] - cpu_before
         browse_row = {"events_per_second": browse.events / browse.elapsed,
                       "server_cpu_ms_per_event": 1000 * cpu / max(1, browse.events),
                       "p95_ms": _browse_p95(browse)}  # fmt: skip
@@ -314,35 +377,58 @@ def _backend(name: str, server) -> dict:
     return {"backend": name, "rows": rows, "isolation": isolation, "browse_at_10": browse_row}
 
 
-def run() -> dict:
+BACKENDS = ("sqlite", "postgres")
+
+
+def run(levels=LEVELS, journeys_each: int = JOURNEYS_EACH, backends=BACKENDS, extras: bool = True) -> dict:
+    """The journeys benchmark (`make bench` runs it with the defaults); smaller runs choose fewer levels,
+    journeys, back ends, and no extras (isolation, browse load, profile)."""
     from bench.common import shop
     from testkit.servers import start_postgres, start_redis
 
-    results = [_backend("SQLite, 1 worker", shop())]
-    pg_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    redis_dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
-    postgres = start_postgres(pg_dir)
-    redis = start_redis(redis_dir)
-    try:
-        postgres.execute("CREATE DATABASE shop")
-        server = shop(DB_URL=postgres.url("shop"), REDIS_URL=redis.url, WORKERS="2")
-        server.healthy = {"status": "ok", "database": "ok", "redis": "ok", "payments": "ok"}
-        results.append(_backend("PostgreSQL + Redis, 2 workers", server))
-    finally:
-        redis.stop()
-        postgres.stop("immediate")
-        shutil.rmtree(pg_dir, ignore_errors=True)
-        shutil.rmtree(redis_dir, ignore_errors=True)
-    return {"journeys_each": JOURNEYS_EACH, "backends": results}
+    results = []
+    if "sqlite" in backends:
+        results.append(_backend("SQLite, 1 worker", shop(), levels, journeys_each, extras))
+    if "postgres" in backends:
+        pg_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+        redis_dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+        postgres = start_postgres(pg_dir)
+        redis = start_redis(redis_dir)
+        try:
+            postgres.execute("CREATE DATABASE shop")
+            server = shop(DB_URL=postgres.url("shop"), REDIS_URL=redis.url, WORKERS="2")
+            server.healthy = {"status": "ok", "database": "ok", "redis": "ok", "payments": "ok"}
+            results.append(_backend("PostgreSQL + Redis, 2 workers", server, levels, journeys_each, extras))
+        finally:
+            redis.stop()
+            postgres.stop("immediate")
+            shutil.rmtree(pg_dir, ignore_errors=True)
+            shutil.rmtree(redis_dir, ignore_errors=True)
+    return {"journeys_each": journeys_each, "backends": results}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--shoppers", type=int, default=10)
-    parser.add_argument("--journeys", type=int, default=1, help="journeys per shopper, one after another")
+    parser.add_argument("--journeys", type=int, default=None, help="journeys per shopper, one after another")
+    parser.add_argument(
+        "--bench", action="store_true", help="the benchmark on shops of its own (as `make bench`), not --url"
+    )
+    parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS), help="with --bench: shoppers at once")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="with --bench")
+    parser.add_argument(
+        "--full", action="store_true", help="with --bench: the isolation case, browse load and profile too"
+    )
     args = parser.parse_args(argv)
-    result = asyncio.run(run_journeys(args.url, args.shoppers, args.journeys))
+    if args.bench:
+        from bench.run import print_journeys
+
+        result = run(args.levels, args.journeys or JOURNEYS_EACH, args.backends, extras=args.full)
+        print(json.dumps(result, indent=2))
+        print_journeys(result)
+        return
+    result = asyncio.run(run_journeys(args.url, args.shoppers, args.journeys or 1))
     print(json.dumps(result.summary(), indent=2))
 
 

@@ -3,7 +3,8 @@
 py-spy samples every busy thread of the shop's processes (the event loop, the thread pool
 sync handlers and bcrypt run in, the span export thread) from outside, without changing
 the shop. Each sample is put in the first part below that any frame of its stack belongs
-to, so the parts add up to 100% of the sampled CPU.
+to, so the parts add up to 100% of the sampled CPU. The payment service (payment_gateway/, a
+child process of `cli serve`) is sampled too and is a part of its own, whatever its frames.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ PARTS = (
     ("everything else (Reflex, socket.io, state, handlers)", r""),
 )
 OBSERVABILITY = "observability"
+PAYMENT_SERVICE = "payment service (its own process)"
 
 
 def _py_spy() -> str | None:
@@ -50,11 +52,16 @@ def parts(raw: str) -> dict[str, float]:
         stack, _, samples = line.rstrip().rpartition(" ")
         if not stack or not samples.isdigit():
             continue
-        frames = stack.split(";")[1:]  # the first is the process
-        name = next(name for name, pattern in patterns if any(pattern.search(frame) for frame in frames))
+        process, *frames = stack.split(";")  # the first is the process
+        if "payment_gateway" in process:
+            name = PAYMENT_SERVICE
+        else:
+            name = next(name for name, pattern in patterns if any(pattern.search(frame) for frame in frames))
         counts[name] += int(samples)
     total = sum(counts.values()) or 1
     result = {name: 100 * counts[name] / total for name, _ in PARTS}
+    if counts[PAYMENT_SERVICE]:
+        result[PAYMENT_SERVICE] = 100 * counts[PAYMENT_SERVICE] / total
     result[f"{OBSERVABILITY} (all of it)"] = sum(v for k, v in result.items() if k.startswith(OBSERVABILITY))
     return result
 

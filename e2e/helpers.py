@@ -169,3 +169,71 @@ def fault_flag(shop_server, flag: str, variant: str) -> Iterator[None]:
     finally:
         set_flag(shop_server.flags_file, flag, "off")
         wait_until(lambda: _flag_value(shop_server, flag) == 0, 30)
+
+
+def pay(page: Page, number: str = CARD_OK, **card) -> None:
+    """Fill the card fields and press "Place order and pay" (or "Pay" on the pay-again view)."""
+    fill_card(page, number, **card)
+    page.get_by_test_id("place-order").click()
+
+
+def check_out_and_pay(page: Page, number: str = CARD_OK) -> int:
+    """From a filled cart: the checkout's address and card, paid; the order's id once its page says "paid"."""
+    page.goto("/checkout")
+    fill_shipping(page)
+    pay(page, number)
+    expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    expect(page.get_by_test_id("order-status")).to_have_text("paid")
+    return int(page.get_by_test_id("order-number").inner_text().removeprefix("Order #"))
+
+
+def charges(shop_server, order_id: int) -> list[tuple[str, int]]:
+    """(outcome, amount in cents) of every card check the payment service ran for the order, in order
+    (its ledger: payment_gateway/ledger.py; an order's number is its payments' reference)."""
+    return query(
+        shop_server.payments.ledger,
+        "SELECT c.outcome, c.amount FROM charges c JOIN payment_intents i ON i.id = c.payment_intent"
+        " WHERE i.reference = ? ORDER BY c.created, c.rowid",
+        f"{order_id:06d}",
+    )
+
+
+def refunded_cents(shop_server, order_id: int) -> int:
+    """What the payment service refunded of the order's payments."""
+    return query(
+        shop_server.payments.ledger,
+        "SELECT coalesce(sum(amount_refunded), 0) FROM payment_intents WHERE reference = ?",
+        f"{order_id:06d}",
+    )[0][0]
+
+
+def _gateway_flag_value(shop_server, flag: str) -> float | None:
+    """The payment service's own gauge of a fault flag (its /metrics needs no token)."""
+    with urllib.request.urlopen(shop_server.payments.url + "/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    found = re.search(rf'^payment_gateway_fault_flag{{flag="{flag}"}} (\S+)$', metrics, re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
+@contextlib.contextmanager
+def payment_fault_flag(shop_server, flag: str, variant: str) -> Iterator[None]:
+    """A payment service's flag (paymentFailurePercent, ...) at `variant` for the block and off after it,
+    each seen by the payment service itself (the shop does not read these flags)."""
+    flags = json.loads(shop_server.flags_file.read_text())["flags"][flag]["variants"]
+    set_flag(shop_server.flags_file, flag, variant)
+    try:
+        wait_until(lambda: _gateway_flag_value(shop_server, flag) == float(flags[variant]), 30)
+        yield
+    finally:
+        set_flag(shop_server.flags_file, flag, "off")
+        wait_until(lambda: _gateway_flag_value(shop_server, flag) == 0, 30)
+
+
+@contextlib.contextmanager
+def payment_service_paused(shop_server) -> Iterator[None]:
+    """The payment service frozen (SIGSTOP) for the block, and always running again after it."""
+    shop_server.payments.pause()
+    try:
+        yield
+    finally:
+        shop_server.payments.resume()

@@ -25,6 +25,12 @@ class ReceivedSpan:
     events: list = field(default_factory=list)
     # (trace id, span id) of each span link, e.g. an e-mail's send to the order that queued it.
     links: list = field(default_factory=list)
+    # OTLP's SpanKind: SERVER (2) answers a request, CLIENT (3) makes one.
+    kind: int = 0
+
+
+SPAN_KIND_SERVER = 2
+SPAN_KIND_CLIENT = 3
 
 
 @dataclass
@@ -92,6 +98,7 @@ def start_receiver() -> OtlpReceiver:
                                 resource=resource,
                                 events=[(e.name, {a.key: _value(a.value) for a in e.attributes}) for e in span.events],
                                 links=[(link.trace_id.hex(), link.span_id.hex()) for link in span.links],
+                                kind=span.kind,
                             )
                         )
             with receiver.lock:

@@ -17,12 +17,15 @@ from playwright.sync_api import Browser, Page, expect
 
 from e2e.fixtures import ShopServer
 from e2e.helpers import (
+    CARD_NO_FUNDS,
     PASSWORD,
     add_from_product_page,
+    check_out_and_pay,
     execute,
     fill_shipping,
     from_own_address,
     log_in,
+    pay,
     query,
     register,
     unique_name,
@@ -42,16 +45,13 @@ class Visitor:
 
 @pytest.fixture(scope="module")
 def shopper(browser: Browser, shop_server: ShopServer) -> Visitor:
-    """A shopper with one order and one product in the cart."""
+    """A shopper with one paid order and one product in the cart."""
     context = browser.new_context(base_url=shop_server.url, **from_own_address())
     page = context.new_page()
     username = unique_name("a11y")
     register(page, username)
     add_from_product_page(page, shop_server.db_file, "Yoga Mat")
-    page.goto("/checkout")
-    fill_shipping(page)
-    page.get_by_test_id("place-order").click()
-    expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    order_id = check_out_and_pay(page)
     add_from_product_page(page, shop_server.db_file, "Yoga Mat")
     context.close()
     # A disabled account too, so the users page shows its Enable button.
@@ -60,9 +60,6 @@ def shopper(browser: Browser, shop_server: ShopServer) -> Visitor:
     register(make_disabled.new_page(), disabled)
     make_disabled.close()
     execute(shop_server.db_file, "UPDATE users SET is_active = 0 WHERE username = ?", disabled)
-    (order_id,) = query(
-        shop_server.db_file, "SELECT o.id FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?", username
-    )[0]
     return Visitor(username, PASSWORD, order_id)
 
 
@@ -139,3 +136,37 @@ def test_every_page_is_accessible(browser: Browser, shop_server: ShopServer, sho
             report[path] = found
     context.close()
     assert not report, "\n".join(f"{path}:\n  " + "\n  ".join(found) for path, found in report.items())
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+def test_the_card_form_its_errors_and_the_pay_again_view_after_a_decline_are_accessible(
+    browser: Browser, shop_server: ShopServer, viewport
+):
+    context = browser.new_context(base_url=shop_server.url, viewport=VIEWPORTS[viewport], **from_own_address())
+    page = context.new_page()
+    register(page, unique_name("a11y_pay"))
+    add_from_product_page(page, shop_server.db_file, "Yoga Mat")
+    report = {}
+    try:
+        page.goto("/checkout")
+        settle(page)
+        expect(page.get_by_label("Card number")).to_be_visible()
+        report["the checkout with its card fields"] = problems_on(page, viewport)
+        # Submitted empty: every field says what is wrong, the summary at the top has the focus.
+        page.get_by_test_id("place-order").click()
+        expect(page.get_by_test_id("error-card_number")).to_be_visible()
+        expect(page.get_by_test_id("error-summary")).to_be_focused()
+        settle(page)
+        report["the checkout with the errors of every field"] = problems_on(page, viewport)
+        # Declined for want of funds: the reason, the order kept, and a new card form to pay it.
+        fill_shipping(page)
+        pay(page, CARD_NO_FUNDS)
+        expect(page.get_by_test_id("checkout-error")).to_have_text("Your card was declined: insufficient funds.")
+        expect(page.get_by_test_id("place-order")).to_have_text("Pay $29.99")
+        expect(page.get_by_label("Card number")).to_have_value("")
+        settle(page)
+        report["the pay-again view after a decline"] = problems_on(page, viewport)
+    finally:
+        context.close()
+    report = {view: found for view, found in report.items() if found}
+    assert not report, "\n".join(f"{view}:\n  " + "\n  ".join(found) for view, found in report.items())

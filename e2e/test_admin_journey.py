@@ -9,7 +9,15 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from e2e.fixtures import ARTIFACTS
-from e2e.helpers import add_from_product_page, fill_shipping, from_own_address, log_in, query, register, unique_name
+from e2e.helpers import (
+    add_from_product_page,
+    check_out_and_pay,
+    from_own_address,
+    log_in,
+    query,
+    register,
+    unique_name,
+)
 
 
 def test_admin_creates_a_product_ships_an_order_and_sees_the_revenue(
@@ -17,16 +25,13 @@ def test_admin_creates_a_product_ships_an_order_and_sees_the_revenue(
 ):
     db = shop_server.db_file
 
-    # A shopper places an order, in a browser of their own.
+    # A shopper places an order and pays for it, in a browser of their own.
     shopper_context = browser.new_context(base_url=shop_server.url, **from_own_address())
     shopper = shopper_context.new_page()
-    register(shopper, unique_name("buyer"))
+    buyer = unique_name("buyer")
+    register(shopper, buyer)
     add_from_product_page(shopper, db, "Canvas Sneakers", quantity=2)
-    shopper.goto("/checkout")
-    fill_shipping(shopper)
-    shopper.get_by_test_id("place-order").click()
-    expect(shopper.get_by_test_id("order-confirmation")).to_be_visible()
-    number = shopper.get_by_test_id("order-number").inner_text().removeprefix("Order #")
+    number = f"{check_out_and_pay(shopper):06d}"
 
     # The shopper is not an admin: the admin pages say so.
     shopper.goto("/admin/orders")
@@ -74,24 +79,43 @@ def test_admin_creates_a_product_ships_an_order_and_sees_the_revenue(
         " return img && img.complete && img.naturalWidth === 64; }"
     )
 
-    # The admin moves the shopper's order along: pending -> paid -> shipped.
+    # The admin finds the order paid (nobody marks it so by hand) and ships it: paid -> shipped.
     page.goto("/admin/orders")
     page.get_by_placeholder("Order number, customer name or e-mail…").fill(number)
     page.get_by_role("button", name="Search").click()
     rows = page.get_by_test_id("admin-order-row")
     expect(rows).to_have_count(1)
+    # The list shows the payment: its status, the card and the payment's reference.
+    expect(rows.first.get_by_test_id("order-status")).to_have_text("paid")
+    expect(rows.first.get_by_test_id("admin-payment-status")).to_have_text("paid")
+    expect(rows.first).to_contain_text("Visa •••• 4242")
+    (reference,) = query(db, "SELECT payment_reference FROM orders WHERE id = ?", int(number))[0]
+    assert reference.startswith("pi_")
+    expect(rows.first).to_contain_text(reference)
     rows.first.get_by_role("link").click()
     expect(page.get_by_test_id("admin-title")).to_have_text(f"Order #{number}")
     expect(page.get_by_role("navigation", name="Admin").locator("[aria-current=page]")).to_have_text("Orders")
-    # The next steps in workflow order, in words, the cancel last.
-    expect(page.locator("[data-testid^=move-to-]")).to_have_text(["Mark as paid", "Cancel order"])
-    page.get_by_test_id("move-to-paid").click()
     expect(page.get_by_test_id("order-status")).to_have_text("paid")
+    expect(page.get_by_test_id("payment-card")).to_have_text("Visa •••• 4242, expires 12/34")
+    expect(page.get_by_test_id("payment-reference")).to_contain_text(reference)
+    # The next steps in workflow order, in words, the cancel last; "Mark as paid" is gone.
+    expect(page.locator("[data-testid^=move-to-]")).to_have_text(["Mark as shipped", "Cancel order"])
+    expect(page.get_by_test_id("move-to-paid")).to_have_count(0)
     page.get_by_test_id("move-to-shipped").click()
     expect(page.get_by_test_id("order-status")).to_have_text("shipped")
     expect(page.get_by_test_id("move-to-cancelled")).to_have_count(0)  # a shipped order cannot be cancelled
+    expect(page.locator("[data-testid^=move-to-]")).to_have_text(["Mark as delivered"])
+    # Placed (awaiting payment), paid when its payment went through, shipped by the admin.
     expect(page.get_by_test_id("history-step")).to_have_count(3)
+    last_step = page.get_by_test_id("history-step").last
+    expect(last_step).to_contain_text("paid → shipped")
+    expect(last_step).to_contain_text(f"by {shop_server.admin_username}")
     page.screenshot(path=str(ARTIFACTS / "admin-order.png"), full_page=True)
+    # Shipping is the one status move that sends the shopper an e-mail.
+    (shipped,) = shop_server.smtp.wait_for(to=f"{buyer}@example.com", kind="order_shipped")
+    assert shipped["Subject"] == f"Order #{number} is on its way"
+    kinds = sorted(message["X-Shop-Email-Kind"] for message in shop_server.smtp.messages(to=f"{buyer}@example.com"))
+    assert kinds == ["order_placed", "order_shipped"]
 
     # The shopper sees it.
     shopper.goto("/orders")

@@ -1,5 +1,6 @@
 """E-mail journeys in Chromium: a forgotten password reset through the link in a real e-mail (the
-shop sends to an SMTP server in this process), and e-mails that wait while that server is down."""
+shop sends to an SMTP server in this process), an order's e-mails (placed once paid, naming the
+card; the refund when a paid order is cancelled), and e-mails that wait while that server is down."""
 
 from __future__ import annotations
 
@@ -8,17 +9,23 @@ import re
 from playwright.sync_api import Browser, Page, expect
 
 from e2e.helpers import (
+    CARD_DECLINED,
+    CARD_OK,
     PASSWORD,
     execute,
+    fill_shipping,
     from_own_address,
     log_in,
     log_out,
+    pay,
     query,
+    refunded_cents,
     register,
     unique_name,
     wait_until,
 )
 from e2e.test_accessibility import problems_on, settle
+from e2e.test_money_and_stock import new_product
 from testkit.smtp import html_of, text_of
 
 NEW_PASSWORD = "violet kettle harbour 42"
@@ -126,6 +133,68 @@ def test_a_reset_link_older_than_30_minutes_or_replaced_by_a_newer_one_is_refuse
     page.goto("/")
     page.goto(second[:-4] + "AAAA")
     expect(page.get_by_test_id("reset-link-invalid")).to_be_visible()
+
+
+def test_an_order_is_mailed_once_paid_with_its_card_and_its_refund_when_the_shop_cancels_it(
+    page: Page, browser: Browser, shop_server
+):
+    db = shop_server.db_file
+    product_id, name = new_product(db, 2150, 4)
+    username = unique_name("mailed")
+    email = f"{username}@example.com"
+    register(page, username)
+    page.goto(f"/product/{product_id}")
+    page.get_by_test_id("add-to-cart").click()
+    expect(page.get_by_text(re.compile("to your cart"))).to_be_visible()
+    page.goto("/checkout")
+    fill_shipping(page, "Mary Mailed")
+
+    # A declined card sends nothing: the order waits for its payment on the checkout.
+    pay(page, CARD_DECLINED)
+    expect(page.get_by_test_id("checkout-error")).to_have_text("Your card was declined.")
+    (order_id,) = query(db, "SELECT o.id FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?",
+                        username)[0]  # fmt: skip
+    assert query(db, "SELECT status FROM orders WHERE id = ?", order_id) == [("payment_failed",)]
+    pay(page, CARD_OK, name="Mary Mailed")
+    expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    number = f"{order_id:06d}"
+
+    # One "order placed" e-mail, once it is paid: what was paid and with which card.
+    (placed,) = shop_server.smtp.wait_for(to=email, kind="order_placed")
+    assert placed["Subject"] == f"Your order #{number} at Reflex Shop"
+    assert f"1 x {name} at $21.50 = $21.50" in text_of(placed)
+    assert "Total: $21.50, paid with Visa •••• 4242, expires 12/34" in text_of(placed)
+    assert "Visa •••• 4242" in html_of(placed)
+
+    # The shop cancels the paid order: the money goes back first, then the stock, and a refund e-mail says so.
+    admin_context = browser.new_context(base_url=shop_server.url, **from_own_address())
+    try:
+        admin = admin_context.new_page()
+        admin.goto(f"/login?next=/admin/orders/{order_id}")
+        log_in(admin, shop_server.admin_username, shop_server.admin_password)
+        expect(admin.get_by_test_id("order-status")).to_have_text("paid")
+        admin.get_by_test_id("move-to-cancelled").click()
+        admin.get_by_role("alertdialog").get_by_role("button", name=f"Cancel order #{number}").click()
+        expect(admin.get_by_test_id("order-status")).to_have_text("cancelled")
+    finally:
+        admin_context.close()
+    (refunded,) = shop_server.smtp.wait_for(to=email, kind="order_refunded")
+    assert refunded["Subject"] == f"Order #{number} has been cancelled and refunded"
+    text = text_of(refunded)
+    assert "We refunded $21.50 to your Visa •••• 4242, expires 12/34" in text
+    assert f"{shop_server.url}/orders/{order_id}" in text and "$21.50" in html_of(refunded)
+    assert refunded_cents(shop_server, order_id) == 2150
+    assert query(db, "SELECT stock FROM products WHERE id = ?", product_id) == [(4,)]
+
+    # Nothing else went to the shopper: no e-mail for the decline, none for the cancel apart from the refund.
+    wait_until(lambda: query(db, "SELECT count(*) FROM email_outbox WHERE order_id = ? AND status <> 'sent'",
+                             order_id) == [(0,)])  # fmt: skip
+    assert query(db, "SELECT kind FROM email_outbox WHERE order_id = ? ORDER BY id", order_id) == [
+        ("order_placed",), ("order_refunded",)
+    ]  # fmt: skip
+    assert sorted(m["X-Shop-Email-Kind"] for m in shop_server.smtp.messages(to=email)) == [
+        "order_placed", "order_refunded"
+    ]  # fmt: skip
 
 
 def test_while_the_mail_server_is_down_emails_wait_and_all_leave_once_it_is_back(page: Page, shop_server, prometheus):

@@ -13,8 +13,21 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from e2e.helpers import cart_count, execute, from_own_address, log_in, query, register, unique_name
-from e2e.test_admin_journey import fill_shipping
+from e2e.helpers import (
+    CARD_OK,
+    cart_count,
+    charges,
+    execute,
+    fill_card,
+    fill_shipping,
+    from_own_address,
+    log_in,
+    pay,
+    query,
+    refunded_cents,
+    register,
+    unique_name,
+)
 
 
 def new_product(db: Path, price_cents: int, stock: int) -> tuple[int, str]:
@@ -52,8 +65,8 @@ def shopper_context(browser: Browser, shop_server) -> BrowserContext:
                                **from_own_address())  # fmt: skip
 
 
-def buy(page: Page, product_id: int, quantity: int = 1) -> None:
-    """Put `quantity` in the cart from the product page and check out."""
+def buy(page: Page, product_id: int, quantity: int = 1) -> int:
+    """Put `quantity` in the cart from the product page, check out and pay; the order's id."""
     page.goto(f"/product/{product_id}")
     for _ in range(quantity - 1):
         page.get_by_role("button", name="More").click()
@@ -61,8 +74,10 @@ def buy(page: Page, product_id: int, quantity: int = 1) -> None:
     expect(page.get_by_text(re.compile("to your cart"))).to_be_visible()
     page.goto("/checkout")
     fill_shipping(page)
-    page.get_by_test_id("place-order").click()
+    pay(page, CARD_OK)
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    expect(page.get_by_test_id("order-status")).to_have_text("paid")
+    return int(page.get_by_test_id("order-number").inner_text().removeprefix("Order #"))
 
 
 def open_product_form(admin: Page, product_id: int) -> None:
@@ -119,6 +134,7 @@ def test_the_shopper_is_charged_only_what_the_checkout_showed(browser: Browser, 
     page.goto("/checkout")
     expect(page.get_by_test_id("checkout-total")).to_have_text("$199.00")
     fill_shipping(page)
+    fill_card(page, CARD_OK)
 
     open_product_form(admin, product_id)  # meanwhile the price becomes ten times higher
     admin.get_by_label("Price ($)").fill("1990.00")
@@ -128,12 +144,16 @@ def test_the_shopper_is_charged_only_what_the_checkout_showed(browser: Browser, 
     page.get_by_test_id("place-order").click()
     expect(page.get_by_test_id("checkout-error")).to_contain_text("Nothing was charged")
     expect(page.get_by_test_id("checkout-total")).to_have_text("$1,990.00")  # the new figures, to confirm
-    orders = "SELECT total_cents FROM orders JOIN users ON users.id = orders.user_id WHERE users.username = ?"
+    expect(page.get_by_test_id("place-order")).to_have_text("Place order and pay $1,990.00")
+    orders = "SELECT id, total_cents FROM orders JOIN users ON users.id = orders.user_id WHERE users.username = ?"
     assert query(db, orders, username) == []
     assert stock_of(db, product_id) == 5
     page.get_by_test_id("place-order").click()  # confirmed at the price now shown
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
-    assert query(db, orders, username) == [(199000,)]
+    ((order_id, total),) = query(db, orders, username)
+    assert total == 199000
+    # The card was charged once, and exactly what the page showed when the shopper confirmed.
+    assert charges(shop_server, order_id) == [("succeeded", 199000)]
 
 
 @pytest.mark.parametrize("typed", ["12,50", "1,250.00", "12.505", "-1", "1e3"])
@@ -158,7 +178,7 @@ def test_an_address_that_is_a_formula_stays_text_in_the_orders_csv(admin: Page, 
     page.goto("/checkout")
     fill_shipping(page)
     page.get_by_label("City").fill(formula)
-    page.get_by_test_id("place-order").click()
+    pay(page, CARD_OK)
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
     number = page.get_by_test_id("order-number").inner_text().removeprefix("Order #")
 
@@ -200,19 +220,64 @@ def test_an_order_status_changed_in_another_tab_is_not_overwritten(admin: Page, 
     db = shop_server.db_file
     product_id, _ = new_product(db, 1000, 5)
     register(page, unique_name("twotabs"))
-    buy(page, product_id, quantity=2)
-    order_id = int(page.get_by_test_id("order-number").inner_text().removeprefix("Order #"))
+    order_id = buy(page, product_id, quantity=2)
 
     first_tab, second_tab = admin, admin.context.new_page()
     for tab in (first_tab, second_tab):
         tab.goto(f"/admin/orders/{order_id}")
-        expect(tab.get_by_test_id("order-status")).to_have_text("pending")
-    first_tab.get_by_test_id("move-to-paid").click()
-    expect(first_tab.get_by_test_id("order-status")).to_have_text("paid")
-    second_tab.get_by_test_id("move-to-cancelled").click()  # it still shows "pending"
-    second_tab.get_by_role("alertdialog").get_by_role("button", name=re.compile(r"^Cancel order #")).click()
-    expect(second_tab.get_by_text(re.compile("changed since you opened it: it is paid now"))).to_be_visible()
-    expect(second_tab.get_by_test_id("order-status")).to_have_text("paid")
-    assert query(db, "SELECT status FROM orders WHERE id = ?", order_id) == [("paid",)]
+        expect(tab.get_by_test_id("order-status")).to_have_text("paid")
+    first_tab.get_by_test_id("move-to-shipped").click()
+    expect(first_tab.get_by_test_id("order-status")).to_have_text("shipped")
+    second_tab.get_by_test_id("move-to-cancelled").click()  # it still shows "paid"
+    dialog = second_tab.get_by_role("alertdialog")
+    expect(dialog).to_contain_text("refunded through the payment service first")
+    dialog.get_by_role("button", name=re.compile(r"^Cancel order #")).click()
+    expect(second_tab.get_by_text(re.compile("changed since you opened it: it is shipped now"))).to_be_visible()
+    expect(second_tab.get_by_test_id("order-status")).to_have_text("shipped")
+    assert query(db, "SELECT status, payment_status FROM orders WHERE id = ?", order_id) == [("shipped", "captured")]
     assert stock_of(db, product_id) == 3, "no stock put back for a cancel that did not happen"
+    assert refunded_cents(shop_server, order_id) == 0, "no refund for a cancel that did not happen"
+    second_tab.close()
+
+
+def test_a_paid_order_cancelled_in_one_tab_is_refunded_once_and_a_stale_tab_changes_nothing(
+    admin: Page, shop_server, page: Page
+):
+    db = shop_server.db_file
+    product_id, _ = new_product(db, 1250, 5)
+    username = unique_name("refunded")
+    register(page, username)
+    order_id = buy(page, product_id, quantity=2)
+    assert stock_of(db, product_id) == 3
+
+    first_tab, second_tab = admin, admin.context.new_page()
+    for tab in (first_tab, second_tab):
+        tab.goto(f"/admin/orders/{order_id}")
+        expect(tab.get_by_test_id("order-status")).to_have_text("paid")
+    # Cancelling a paid order refunds it first; then its items go back in stock.
+    first_tab.get_by_test_id("move-to-cancelled").click()
+    dialog = first_tab.get_by_role("alertdialog")
+    expect(dialog).to_contain_text("Its payment of $25.00 is refunded through the payment service first")
+    dialog.get_by_role("button", name=re.compile(r"^Cancel order #")).click()
+    expect(first_tab.get_by_text(re.compile(r"is cancelled and refunded"))).to_be_visible()
+    expect(first_tab.get_by_test_id("order-status")).to_have_text("cancelled")
+    expect(first_tab.get_by_test_id("payment-status")).to_have_text("refunded")
+    expect(first_tab.locator("[data-testid^=move-to-]")).to_have_count(0)
+    assert query(db, "SELECT status, payment_status FROM orders WHERE id = ?", order_id) == [("cancelled", "refunded")]
+    assert stock_of(db, product_id) == 5
+    assert refunded_cents(shop_server, order_id) == 2500
+
+    # The stale tab still shows "paid": neither a second cancel (a second refund, a second restock) nor a ship.
+    second_tab.get_by_test_id("move-to-cancelled").click()
+    second_tab.get_by_role("alertdialog").get_by_role("button", name=re.compile(r"^Cancel order #")).click()
+    expect(second_tab.get_by_text(re.compile("changed since you opened it: it is cancelled now"))).to_be_visible()
+    expect(second_tab.get_by_test_id("order-status")).to_have_text("cancelled")
+    assert stock_of(db, product_id) == 5, "the stock came back once"
+    assert refunded_cents(shop_server, order_id) == 2500, "refunded once"
+    assert charges(shop_server, order_id) == [("succeeded", 2500)]
+
+    # The shopper sees it cancelled and refunded.
+    page.goto(f"/orders/{order_id}")
+    expect(page.get_by_test_id("order-status")).to_have_text("cancelled")
+    expect(page.get_by_test_id("payment-status")).to_have_text("refunded")
     second_tab.close()

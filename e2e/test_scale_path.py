@@ -8,6 +8,9 @@ and Redis server.
 from __future__ import annotations
 
 import json
+import pickle
+import pickletools
+import random
 import re
 import secrets
 import shutil
@@ -19,11 +22,12 @@ import psycopg
 import pytest
 import redis as redis_client
 from playwright.sync_api import Browser, expect
+from stdnum import luhn
 
 from bench.journeys import LOGIN, run_journeys
 from bench.loadgen import CART, SESSION, router_data
 from e2e.fixtures import ARTIFACTS
-from e2e.helpers import cart_count, fill_shipping, from_own_address, unique_name, wait_until
+from e2e.helpers import cart_count, fill_card, fill_shipping, from_own_address, unique_name, wait_until
 from e2e.test_concurrency import SHOPPERS, assert_all_completed, in_own_loop
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
@@ -34,7 +38,8 @@ from tests.security.conftest import Client, register
 
 class ScaleShop(ShopProcess):
     def __init__(self, root: Path, env: dict, log_path: Path, redis_url: str, postgres: PostgresServer, smtp: SmtpSink):
-        super().__init__(root, env, log_path, healthy={"status": "ok", "database": "ok", "redis": "ok", "payments": "ok"})
+        healthy = {"status": "ok", "database": "ok", "redis": "ok", "payments": "ok"}
+        super().__init__(root, env, log_path, healthy=healthy)
         self.redis_url = redis_url
         self.postgres = postgres
         self.smtp = smtp
@@ -137,11 +142,34 @@ def test_journey_on_postgres_redis_and_two_workers_survives_a_restart(browser: B
     expect(cart_count(page)).to_have_text("2")
     page.goto("/checkout")
     fill_shipping(page, "Scale Tester", "2 Worker Way", "10115", "Berlin", "Germany", region="")
+    # A card number and CVC of this test's own (any valid number the test cards do not name is approved),
+    # so that finding them anywhere can only mean the shop kept them.
+    number, cvc = a_card_number(), f"{random.randrange(1000, 10000)}"
+    fill_card(page, " ".join(number[i : i + 4] for i in range(0, 16, 4)), expiry="11/33", cvc=cvc, name="Scale Tester")
     page.get_by_test_id("place-order").click()
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    expect(page.get_by_test_id("order-status")).to_have_text("paid")
+    expect(page.get_by_test_id("payment-card")).to_have_text(f"Visa •••• {number[-4:]}, expires 11/33")
     page.goto("/orders")
     expect(page.get_by_test_id("order-row")).to_have_count(1)
+    expect(page.get_by_test_id("order-row").get_by_test_id("order-status")).to_have_text("paid")
     context.close()
+    assert scale_shop.query("SELECT status, payment_status, card_last4 FROM orders") == [
+        ("paid", "captured", number[-4:])
+    ]
+
+    # The state lives in Redis: no key's value, whatever its type, holds the card number or the CVC.
+    store = redis_client.Redis.from_url(scale_shop.redis_url)
+    try:
+        assert store.dbsize() > 0, "the state store holds the tabs' states"
+        found = card_data_in_redis(store, number, cvc)
+        # The search finds what it looks for, in a pickle as Reflex writes a state.
+        store.set("e2e-canary", pickle.dumps({"card_cvc": cvc}), ex=60)
+        assert "e2e-canary" in card_data_in_redis(store, number, cvc)
+        store.delete("e2e-canary")
+    finally:
+        store.close()
+    assert found == [], f"card data kept in Redis under {found}"
 
     # Metrics of both workers add up in multiprocess mode; the restart began a fresh run.
     with urllib.request.urlopen(f"{scale_shop.url}/metrics", timeout=10) as response:
@@ -150,6 +178,52 @@ def test_journey_on_postgres_redis_and_two_workers_survives_a_restart(browser: B
     # Log lines say which worker served them.
     placed = [line for line in scale_shop.log_lines() if line.get("action") == "order_placed"]
     assert len(placed) == 1 and isinstance(placed[0]["pid"], int)
+
+
+def a_card_number() -> str:
+    """A Luhn-valid Visa number of 16 digits, random: not one of the test cards, so it is approved."""
+    body = "4" + "".join(random.choice("0123456789") for _ in range(14))
+    return body + luhn.calc_check_digit(body)
+
+
+def _values(store: redis_client.Redis, key: bytes) -> list[bytes]:
+    """Everything stored under `key`, whatever the key's type."""
+    kind = store.type(key).decode()
+    if kind == "string":
+        return [store.get(key) or b""]
+    if kind == "hash":
+        return [part for pair in store.hgetall(key).items() for part in pair]
+    if kind == "list":
+        return store.lrange(key, 0, -1)
+    if kind == "set":
+        return list(store.smembers(key))
+    if kind == "zset":
+        return store.zrange(key, 0, -1)
+    if kind == "stream":
+        return [part for _id, fields in store.xrange(key) for pair in fields.items() for part in pair]
+    return []
+
+
+def _texts(value: bytes) -> list[str]:
+    """The strings in a stored value: each string of a pickle (how Reflex stores a state), else the whole value."""
+    try:
+        return [str(arg) for opcode, arg, _ in pickletools.genops(value) if isinstance(arg, (str, bytes))]
+    except Exception:  # not a pickle (or not all of it): read it as text
+        return [value.decode("latin-1")]
+
+
+def card_data_in_redis(store: redis_client.Redis, number: str, cvc: str) -> list[str]:
+    """The keys whose value holds the card number (typed with or without spaces) or the CVC (as a value of its own)."""
+    spaced = " ".join(number[i : i + 4] for i in range(0, len(number), 4))
+    alone = re.compile(rf"(?<![0-9A-Za-z]){cvc}(?![0-9A-Za-z])")
+    found = []
+    for key in store.scan_iter(count=500):
+        for value in _values(store, key):
+            texts = [value.decode("latin-1"), *_texts(value)]
+            if any(number in text or spaced in text for text in texts) or any(alone.search(text) for text in texts[1:]):
+                found.append(key.decode("latin-1"))
+                break
+    return found
 
 
 def test_ten_shoppers_at_once_on_postgres_redis_and_two_workers(scale_shop: ScaleShop):

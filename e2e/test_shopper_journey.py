@@ -6,9 +6,12 @@ from playwright.sync_api import Page, expect
 
 from e2e.fixtures import ARTIFACTS
 from e2e.helpers import (
+    CARD_OK,
     add_from_product_page,
     cart_count,
+    charges,
     execute,
+    fill_card,
     fill_shipping,
     from_own_address,
     listing_pages,
@@ -55,38 +58,53 @@ def test_register_search_add_change_quantity_check_out_and_see_the_order(page: P
     page.get_by_test_id("checkout-link").click()
     expect(page).to_have_url(re.compile(r"/checkout$"))
 
-    # Missing fields are named next to the field; nothing is ordered.
+    # The pay button says what will be charged.
+    expect(page.get_by_test_id("place-order")).to_have_text("Place order and pay $317.98")
+    # Missing fields, the card's too, are named next to the field; nothing is ordered or charged.
     page.get_by_test_id("place-order").click()
     expect(page.get_by_test_id("error-name")).to_have_text("Full name is required.")
     expect(page.get_by_test_id("error-country")).to_be_visible()
+    expect(page.get_by_test_id("error-card_number")).to_have_text("Card number is required.")
+    expect(page.get_by_test_id("error-card_cvc")).to_be_visible()
     assert query(
         db, "SELECT count(*) FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?", username
     ) == [(0,)]
 
     fill_shipping(page, "Ada Lovelace", "12 Analytical Street", "N1 9GU", "London", "United Kingdom", region="")
-    page.get_by_test_id("place-order").dblclick()  # a double click must still make one order
+    fill_card(page, CARD_OK, expiry="12/34", cvc="123", name="Ada Lovelace")
+    page.get_by_test_id("place-order").dblclick()  # a double click must still make one order and one payment
 
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/orders/\d+\?placed=1$"))
     number = page.get_by_test_id("order-number").inner_text().removeprefix("Order #")
     expect(page.get_by_test_id("order-total")).to_have_text("$317.98")
-    expect(page.get_by_test_id("order-status")).to_have_text("pending")
+    expect(page.get_by_test_id("order-status")).to_have_text("paid")
+    expect(page.get_by_test_id("payment-status")).to_have_text("paid")
+    expect(page.get_by_test_id("payment-card")).to_have_text("Visa •••• 4242, expires 12/34")
+    expect(page.get_by_test_id("payment-reference")).to_contain_text("pi_")
     page.screenshot(path=str(ARTIFACTS / "order-confirmation.png"), full_page=True)
 
     orders = query(
-        db, "SELECT o.id, o.total_cents FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?", username
+        db,
+        "SELECT o.id, o.total_cents, o.status, o.payment_status, o.card_brand, o.card_last4"
+        " FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?",
+        username,
     )
-    assert orders == [(int(number), 31798)]
+    assert orders == [(int(number), 31798, "paid", "captured", "visa", "4242")]
+    # The payment service charged the card once, the total the page showed.
+    assert charges(shop_server, int(number)) == [("succeeded", 31798)]
     stock_after = dict(query(db, "SELECT name, stock FROM products WHERE name IN ('Mechanical Keyboard', 'Yoga Mat')"))
     assert stock_after == {name: stock - 2 for name, stock in stock_before.items()}
     expect(cart_count(page)).to_have_count(0)
 
-    # Exactly one "order placed" e-mail, with the lines, the total and a link that opens the order.
+    # Exactly one "order placed" e-mail, once paid, with the lines, the total, the card and a link that opens the order.
     (email,) = shop_server.smtp.wait_for(to=f"{username}@example.com", kind="order_placed")
     assert email["Subject"] == f"Your order #{number} at Reflex Shop"
     text = text_of(email)
     assert "2 x Mechanical Keyboard at $129.00 = $258.00" in text and "2 x Yoga Mat at $29.99 = $59.98" in text
-    assert "Total: $317.98" in text and "12 Analytical Street" in text
+    assert "Total: $317.98, paid with Visa •••• 4242" in text and "12 Analytical Street" in text
     assert "Mechanical Keyboard" in html_of(email) and "$317.98" in html_of(email)
+    assert "Visa •••• 4242" in html_of(email)
     assert query(db, "SELECT count(*) FROM email_outbox WHERE order_id = ? AND kind = 'order_placed'", int(number)) == [
         (1,)
     ]
@@ -101,9 +119,12 @@ def test_register_search_add_change_quantity_check_out_and_see_the_order(page: P
     rows = page.get_by_test_id("order-row")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(f"#{number}")
+    expect(rows.first.get_by_test_id("order-status")).to_have_text("paid")
     rows.first.get_by_role("link").click()
-    expect(page.get_by_test_id("history-step")).to_have_count(1)
+    # Placed (awaiting payment), then paid.
+    expect(page.get_by_test_id("history-step")).to_have_count(2)
     expect(page.get_by_test_id("order-confirmation")).to_have_count(0)
+    expect(page.get_by_test_id("pay-now")).to_have_count(0)
 
 
 def test_a_guest_cart_merges_into_the_account_on_login(page: Page, shop_server):
@@ -173,6 +194,7 @@ def test_a_shortage_at_checkout_names_the_product_and_changes_nothing(page: Page
     page.goto("/checkout")
     expect(page.get_by_test_id("checkout-total")).to_have_text("$124.96")
     fill_shipping(page, "A B", "1 Road", "1000", "X", "Norway", region="")
+    fill_card(page, CARD_OK)
     # Someone else buys most of the kits while this page is open.
     (stock_before,) = query(db, "SELECT stock FROM products WHERE name = 'Jigsaw Puzzle 1000'")[0]
     execute(db, "UPDATE products SET stock = 2 WHERE name = 'Science Kit'")

@@ -9,9 +9,11 @@ import urllib.request
 from playwright.sync_api import Page, expect
 
 from e2e.helpers import (
+    CARD_OK,
     PASSWORD,
     add_from_product_page,
     fault_flag,
+    fill_card,
     fill_shipping,
     query,
     register,
@@ -259,6 +261,7 @@ def test_checkout_asks_for_contact_and_a_real_address_and_says_what_to_fix_at_th
     expect(page.get_by_label("E-mail")).to_have_value(f"{username}@example.com")  # from the account
     fill_shipping(page, "Ada Lovelace", "1 Main St", "1000", "Springfield", "United States", region="")
     page.get_by_label("Phone (optional)").fill("call me")
+    fill_card(page, CARD_OK, name="Ada Lovelace")
     page.get_by_test_id("place-order").click()
 
     # What to fix, at the top, with the focus on it; nothing ordered.
@@ -281,6 +284,7 @@ def test_checkout_asks_for_contact_and_a_real_address_and_says_what_to_fix_at_th
     page.get_by_label("Phone (optional)").fill("+1 217 555 0100")
     page.get_by_test_id("place-order").click()
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    expect(page.get_by_test_id("order-status")).to_have_text("paid")
     for shown in ("Illinois", "United States", f"{username}@example.com", "+1 217 555 0100"):
         expect(page.get_by_text(shown, exact=True)).to_be_visible()
     # Times in the reader's own zone, the exact instant kept in the <time> element.

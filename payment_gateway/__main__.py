@@ -45,10 +45,8 @@ def main() -> None:
         timeout_graceful_shutdown=5,
         lifespan="on",
     )
-    try:
-        uvicorn.Server(config).run()
-    finally:
-        provider.shutdown()  # flush spans still in the batch
+    uvicorn.Server(config).run()  # the app's lifespan flushes the spans on the way out
+    provider.shutdown()
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ class ApiError(Exception):
 
     @property
     def body(self) -> dict[str, Any]:
+        """The JSON answer: {"error": {...}}."""
         return {"error": self.error}
 
 
@@ -48,10 +49,12 @@ def invalid(param: str, message: str, code: str = "parameter_invalid") -> ApiErr
 
 
 def missing(param: str) -> ApiError:
+    """A 400 for a required parameter that is absent (Stripe's parameter_missing)."""
     return invalid(param, f"Missing required param: {param}.", "parameter_missing")
 
 
 def resource_missing(param: str, what: str) -> ApiError:
+    """A 404 for an object that does not exist (or could never have been issued)."""
     return ApiError(404, "invalid_request_error", "resource_missing", f"No such {what}.", param=param)
 
 
@@ -158,6 +161,7 @@ class CreateParams:
     card: Card | None
 
     def canonical(self) -> dict[str, Any]:
+        """The parameters as they enter the idempotency fingerprint."""
         return {
             "amount": self.amount, "currency": self.currency, "reference": self.reference,
             "expires_at": self.expires_at, "confirm": self.confirm, "card": canonical_card(self.card),
@@ -168,6 +172,7 @@ CREATE_FIELDS = frozenset({"amount", "currency", "reference", "expires_at", "con
 
 
 def create_params(body: dict[str, Any], now: float) -> CreateParams:
+    """Check a create body; `now` refuses an expires_at already past."""
     _unknown(body, CREATE_FIELDS)
     for name in ("amount", "currency", "reference"):
         if name not in body:
@@ -195,6 +200,7 @@ def create_params(body: dict[str, Any], now: float) -> CreateParams:
 
 
 def confirm_card(body: dict[str, Any]) -> Card:
+    """Check a confirm body: only `card`."""
     _unknown(body, frozenset({"card"}))
     return card(body)
 
@@ -208,6 +214,7 @@ class RefundParams:
 
 
 def refund_params(body: dict[str, Any]) -> RefundParams:
+    """Check a refund body; an id we could never have issued is a 404, as for a missing one."""
     _unknown(body, frozenset({"payment_intent", "amount"}))
     if "payment_intent" not in body:
         raise missing("payment_intent")

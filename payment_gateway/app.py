@@ -22,6 +22,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.trace import TracerProvider
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -72,10 +73,12 @@ def span_details(scope: Scope) -> tuple[str, dict[str, Any]]:
 
 
 def error_response(error: api.ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON answer of an ApiError."""
     return JSONResponse(error.body, status_code=error.status, headers=headers)
 
 
 def reply_response(reply: Reply) -> JSONResponse:
+    """The JSON answer of a service Reply."""
     return JSONResponse(reply.body, status_code=reply.status)
 
 
@@ -188,6 +191,7 @@ async def http_error(request: Request, error: Exception) -> Response:
 
 
 async def server_error(request: Request, error: Exception) -> Response:
+    """A last resort: an escaped exception still answers JSON, without internals."""
     return error_response(INTERNAL_ERROR)
 
 
@@ -290,6 +294,9 @@ def create_app(
     async def lifespan(app: Starlette):
         yield
         gateway.close()
+        # Spans still in the batch leave now: uvicorn ends the process by re-raising SIGTERM right after.
+        if flush := getattr(provider, "force_flush", None):
+            await run_in_threadpool(flush, 5000)
 
     app = Starlette(
         routes=[

@@ -99,18 +99,21 @@ class Transaction:
         self.connection = connection
 
     def intent(self, intent_id: str) -> dict[str, Any] | None:
+        """An intent row by id, or None."""
         row = self.connection.execute(
             f"SELECT {', '.join(INTENT_COLUMNS)} FROM payment_intents WHERE id = ?", (intent_id,)
         ).fetchone()
         return dict(zip(INTENT_COLUMNS, row, strict=True)) if row else None
 
     def intent_by_key(self, idempotency_key: str) -> dict[str, Any] | None:
+        """The intent a create with this key made, or None."""
         row = self.connection.execute(
             f"SELECT {', '.join(INTENT_COLUMNS)} FROM payment_intents WHERE idempotency_key = ?", (idempotency_key,)
         ).fetchone()
         return dict(zip(INTENT_COLUMNS, row, strict=True)) if row else None
 
     def insert_intent(self, intent: dict[str, Any]) -> None:
+        """Add an intent (the columns given; the rest take their defaults)."""
         columns = [column for column in INTENT_COLUMNS if column in intent]
         self.connection.execute(
             f"INSERT INTO payment_intents ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
@@ -118,6 +121,7 @@ class Transaction:
         )
 
     def update_intent(self, intent_id: str, **changes: Any) -> None:
+        """Change columns of one intent."""
         assert changes and set(changes) <= set(INTENT_COLUMNS)  # column names come from code, never from input
         assignments = ", ".join(f"{column} = ?" for column in changes)
         self.connection.execute(
@@ -125,6 +129,7 @@ class Transaction:
         )
 
     def insert_charge(self, charge: dict[str, Any]) -> None:
+        """Record one card check that ran (a second success for one intent raises IntegrityError)."""
         self.connection.execute(
             "INSERT INTO charges (id, payment_intent, amount, outcome, decline_code, card_brand, card_last4, created)"
             " VALUES (:id, :payment_intent, :amount, :outcome, :decline_code, :card_brand, :card_last4, :created)",
@@ -132,6 +137,7 @@ class Transaction:
         )
 
     def insert_refund(self, refund: dict[str, Any]) -> None:
+        """Record one refund."""
         self.connection.execute(
             "INSERT INTO refunds (id, payment_intent, amount, status, created)"
             " VALUES (:id, :payment_intent, :amount, :status, :created)",
@@ -139,6 +145,7 @@ class Transaction:
         )
 
     def stored_response(self, scope: str, key: str) -> StoredResponse | None:
+        """The answer stored under (scope, key), or None."""
         row = self.connection.execute(
             "SELECT fingerprint, status_code, body FROM idempotency_records WHERE scope = ? AND key = ?", (scope, key)
         ).fetchone()
@@ -196,5 +203,6 @@ class Ledger:
             return self._connection.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0]
 
     def close(self) -> None:
+        """Close the connection (the file stays)."""
         with self._lock:
             self._connection.close()

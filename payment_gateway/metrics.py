@@ -75,14 +75,17 @@ class GatewayMetrics:
             self.fault_flags.labels(flag=flag).set(0)
 
     def count_payment(self, outcome: str, decline_code: str | None = None) -> None:
+        """One charge that really ran; a decline also counts under its (bounded) code."""
         self.payments.labels(outcome=outcome).inc()
         if outcome == "declined" and decline_code in DECLINE_CODES:
             self.declines.labels(decline_code=decline_code).inc()
 
     def count_refund(self, outcome: str) -> None:
+        """One refund that ran: succeeded or refused."""
         self.refunds.labels(outcome=outcome).inc()
 
     def count_replay(self, operation: str) -> None:
+        """One answer replayed from the idempotency store."""
         self.replays.labels(operation=operation).inc()
 
     def observe_request(self, operation: str, status: int, seconds: float, trace_id: str | None) -> None:
@@ -94,6 +97,7 @@ class GatewayMetrics:
         )
 
     def set_fault_flags(self, values: dict[str, int | bool]) -> None:
+        """The flags' current values, set at each scrape."""
         for flag, value in values.items():
             self.fault_flags.labels(flag=flag).set(float(value))
 

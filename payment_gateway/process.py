@@ -40,6 +40,7 @@ class GatewayProcess:
 
     @property
     def running(self) -> bool:
+        """Whether the child has not exited yet."""
         return self._process.poll() is None
 
     def pause(self) -> None:

@@ -93,6 +93,7 @@ class KeyedLocks:
 
     @asynccontextmanager
     async def hold(self, key: Any) -> AsyncIterator[None]:
+        """Hold the key's lock for the block; twins wait here, on the loop."""
         lock, users = self._locks.get(key, (None, 0))
         lock = lock or asyncio.Lock()
         self._locks[key] = (lock, users + 1)
@@ -140,6 +141,7 @@ class Gateway:
         self.ledger.close()
 
     def now(self) -> int:
+        """Unix seconds from the service's clock (a fake one in tests)."""
         return int(self.clock())
 
     # -- the idempotent core ------------------------------------------------------------------------------

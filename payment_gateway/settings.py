@@ -70,10 +70,12 @@ class GatewaySettings(BaseSettings):
 
     @property
     def tracing_enabled(self) -> bool:
+        """Whether spans are exported (an OTLP endpoint is set)."""
         return self.otel_exporter_otlp_endpoint is not None
 
     @property
     def api_key(self) -> str:
+        """The API key in clear, for the one comparison that needs it."""
         return self.payment_api_key.get_secret_value()
 
 

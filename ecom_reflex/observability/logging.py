@@ -183,6 +183,9 @@ def configure_logging(
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every request at INFO (each payment call, each reconciler look-up); its spans and the
+    # payment metrics already tell that, so only its warnings are kept.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     # The server's own loggers: no handlers of their own, so their lines go through ours.
     for name in SERVER_LOGGERS:
         server_logger = logging.getLogger(name)

@@ -263,6 +263,7 @@ class PaymentClient:
             return RefundResult(True)
         return RefundResult(False, f"refused: HTTP {response.status_code} {code}"[:200])
 
+
 async def service_health(base_url: str) -> str | None:
     """None when the service at `base_url` answers its health check, else what is wrong. A client of its
     own (the worker's may be busy or its breaker open): /health says whether the service is up now."""

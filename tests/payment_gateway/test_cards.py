@@ -60,3 +60,16 @@ def test_decline_codes_are_a_bounded_list():
         "generic_decline", "insufficient_funds", "expired_card", "incorrect_cvc", "processing_error",
         "incorrect_number", "invalid_expiry_month", "invalid_expiry_year", "invalid_cvc",
     }  # fmt: skip
+
+
+def test_the_readme_lists_every_test_card():
+    from payment_gateway.settings import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "payment_gateway" / "README.md").read_text()
+    for card in cards.TEST_CARDS:
+        spaced = " ".join(card.number[i : i + 4] for i in range(0, 16, 4))
+        code = card.decline.code if card.decline else ""
+        decline_code = card.decline.decline_code if card.decline else ""
+        outcome = "declined" if card.decline else "approved"
+        row = f"| {spaced} | {outcome} | {code} | {decline_code} |"
+        assert " ".join(row.split()) in [" ".join(line.split()) for line in readme.splitlines()], card

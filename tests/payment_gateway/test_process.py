@@ -97,3 +97,56 @@ def test_start_refuses_a_port_already_taken(env, tmp_path):
         env["PAYMENT_PORT"] = str(taken.getsockname()[1])
         with pytest.raises(GatewayStartError, match="already in use"):
             start_gateway(env, tmp_path / "gateway.out")
+
+
+def test_spans_reach_an_otlp_receiver_with_the_callers_trace(env, tmp_path):
+    """A real OTLP/HTTP endpoint (a small server decoding ExportTraceServiceRequest) receives the gateway's spans."""
+    import gzip
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    received: list[tuple[str, str, dict]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.headers.get("Content-Encoding") == "gzip":
+                raw = gzip.decompress(raw)
+            request = ExportTraceServiceRequest.FromString(raw)
+            for resource_spans in request.resource_spans:
+                service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}["service.name"]
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        attributes = {a.key: a.value for a in span.attributes}
+                        received.append((service, span.name, {"trace_id": span.trace_id.hex(), **attributes}))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    try:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{server.server_address[1]}"
+        gateway = start_gateway(env, tmp_path / "gateway.out")
+        try:
+            response = httpx.post(
+                f"{gateway.url}/v1/payment_intents",
+                json={"amount": 4200, "currency": "eur", "reference": "o-1", "confirm": True, "card": GOOD_CARD},
+                headers={"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": "order-1",
+                         "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+            )  # fmt: skip
+            assert response.status_code == 200
+        finally:
+            gateway.stop()  # the lifespan flushes the batch on the way out
+    finally:
+        server.shutdown()
+        server.server_close()
+    charges = [span for service, name, span in received if name == "payment.charge" and service == "payment-gateway"]
+    assert len(charges) == 1 and charges[0]["trace_id"] == trace_id
+    assert charges[0]["payment.outcome"].string_value == "succeeded"
+    assert any(name == "POST /v1/payment_intents" for _, name, _ in received)
+    assert "4242424242424242" not in (tmp_path / "gateway.out").read_text()
