@@ -298,41 +298,13 @@ def _restock(db_url: str) -> None:
     engine.dispose()
 
 
-def _cpu_of(pids: list[int]) -> float:
-    """User + system CPU seconds of `pids` (processes gone meanwhile count nothing)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _is_gateway(pid: int) -> bool:
-    try:
-        return b"payment_gateway" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
-def _cpu_seconds(server) -> tuple[float, float]:
-    """(the shop's CPU seconds, its payment service's): `cli serve` starts the service (payment_gateway/)
-    as a child in the shop's process group; the shop's own number leaves it out, so it compares with
-    the runs before the shop paid by card."""
-    pids = server.worker_pids()
-    gateway = [pid for pid in pids if _is_gateway(pid)]
-    return _cpu_of([pid for pid in pids if pid not in gateway]), _cpu_of(gateway)
-
-
 def _levels_row(server, shoppers: int, journeys_each: int) -> dict:
     """`shoppers` at once, `journeys_each` journeys each: completion, steps, CPU of the shop and of its
     payment service, write-lock hold."""
     before_hold = _metric_buckets(server.url, "db_write_transaction_seconds")
-    shop_before, gateway_before = _cpu_seconds(server)
+    shop_before, gateway_before = server.cpu_seconds()
     result = asyncio.run(run_journeys(server.url, shoppers, journeys_each, seed=shoppers))
-    shop_after, gateway_after = _cpu_seconds(server)
+    shop_after, gateway_after = server.cpu_seconds()
     row = result.summary()
     row["server_cpu_ms_per_journey"] = 1000 * (shop_after - shop_before) / max(1, result.completed)
     row["payments_made"] = sum(result.payments.values())
@@ -363,9 +335,9 @@ def _backend(name: str, server, levels=LEVELS, journeys_each: int = JOURNEYS_EAC
         if not extras:
             return {"backend": name, "rows": rows}
         isolation = _isolation(server.url, ISOLATION_SECONDS)
-        cpu_before, _ = _cpu_seconds(server)
+        cpu_before, _ = server.cpu_seconds()
         browse = _browse_load(server.url, 10, BROWSE_SECONDS)
-        cpu = _cpu_seconds(server)[0] - cpu_before
+        cpu = server.cpu_seconds()[0] - cpu_before
         browse_row = {"events_per_second": browse.events / browse.elapsed,
                       "server_cpu_ms_per_event": 1000 * cpu / max(1, browse.events),
                       "p95_ms": _browse_p95(browse)}  # fmt: skip

@@ -17,11 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
-import os
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
 from bench.common import merged, shop
 from bench.loadgen import Stats
@@ -34,19 +32,6 @@ SHOPPERS = 10
 SECONDS_PER_TURN = 12
 PAIRS = 4  # each pair is one ABBA half: off,on then on,off
 PROFILE_SECONDS = 15
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(server: ShopProcess) -> float:
-    """User + system CPU of every process of the shop (the CLI and its workers)."""
-    total = 0
-    for pid in server.worker_pids():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / TICKS
 
 
 def _receiver(connection) -> None:
@@ -60,9 +45,9 @@ def _receiver(connection) -> None:
 
 
 def _turn(server: ShopProcess) -> tuple[Stats, float]:
-    before = _cpu_seconds(server)
+    before = server.cpu_seconds()[0]
     stats = asyncio.run(load(server.url, SHOPPERS, SECONDS_PER_TURN, checkout_share=0.2, pause_s=0.0, live=False))
-    return stats, _cpu_seconds(server) - before
+    return stats, server.cpu_seconds()[0] - before
 
 
 def _pooled(turns: list[tuple[Stats, float]]) -> dict[str, float]:

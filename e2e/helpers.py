@@ -237,3 +237,17 @@ def payment_service_paused(shop_server) -> Iterator[None]:
         yield
     finally:
         shop_server.payments.resume()
+
+
+def new_product(db_file: Path, price_cents: int, stock: int) -> tuple[int, str]:
+    """A product of the test's own, on sale (a copy of the first product's other columns): (id, name)."""
+    name = f"Item {unique_name('m')[-8:]}"
+    execute(
+        db_file,
+        "INSERT INTO products (name, description, price_cents, stock, image, category_id, is_active, created_at,"
+        " version) SELECT ?, description, ?, ?, image, category_id, 1, created_at, 1 FROM products ORDER BY id LIMIT 1",
+        name,
+        price_cents,
+        stock,
+    )
+    return query(db_file, "SELECT id FROM products WHERE name = ?", name)[0][0], name

@@ -12,6 +12,7 @@ from e2e.fixtures import ARTIFACTS
 from e2e.helpers import (
     add_from_product_page,
     check_out_and_pay,
+    fill_shipping,  # noqa: F401 (e2e/test_observability.py imports it from here)
     from_own_address,
     log_in,
     query,

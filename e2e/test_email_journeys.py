@@ -17,6 +17,7 @@ from e2e.helpers import (
     from_own_address,
     log_in,
     log_out,
+    new_product,
     pay,
     query,
     refunded_cents,
@@ -25,7 +26,6 @@ from e2e.helpers import (
     wait_until,
 )
 from e2e.test_accessibility import problems_on, settle
-from e2e.test_money_and_stock import new_product
 from testkit.smtp import html_of, text_of
 
 NEW_PASSWORD = "violet kettle harbour 42"

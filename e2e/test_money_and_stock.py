@@ -17,31 +17,17 @@ from e2e.helpers import (
     CARD_OK,
     cart_count,
     charges,
-    execute,
     fill_card,
     fill_shipping,
     from_own_address,
     log_in,
+    new_product,
     pay,
     query,
     refunded_cents,
     register,
     unique_name,
 )
-
-
-def new_product(db: Path, price_cents: int, stock: int) -> tuple[int, str]:
-    """A product of the test's own, on sale (a copy of the first product's other columns)."""
-    name = f"Item {unique_name('m')[-8:]}"
-    execute(
-        db,
-        "INSERT INTO products (name, description, price_cents, stock, image, category_id, is_active, created_at,"
-        " version) SELECT ?, description, ?, ?, image, category_id, 1, created_at, 1 FROM products ORDER BY id LIMIT 1",
-        name,
-        price_cents,
-        stock,
-    )
-    return query(db, "SELECT id FROM products WHERE name = ?", name)[0][0], name
 
 
 def stock_of(db: Path, product_id: int) -> int:

@@ -7,8 +7,17 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from e2e.helpers import add_from_product_page, log_in, log_out, register, unique_name, wait_until
-from e2e.test_admin_journey import fill_shipping
+from e2e.helpers import (
+    add_from_product_page,
+    fill_card,
+    fill_shipping,
+    log_in,
+    log_out,
+    register,
+    unique_name,
+    wait_until,
+)
+from e2e.otlp_receiver import SPAN_KIND_CLIENT, SPAN_KIND_SERVER
 
 BUSINESS = {
     "orders": "ecommerce_orders_total",
@@ -30,6 +39,7 @@ def journey(page: Page, shop_server) -> tuple[str, str, int]:
     add_from_product_page(page, shop_server.db_file, "Scented Candle")
     page.goto("/checkout")
     fill_shipping(page)
+    fill_card(page)
     page.get_by_test_id("place-order").click()
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
     order_id = int(page.get_by_test_id("order-number").inner_text().removeprefix("Order #"))
@@ -117,7 +127,8 @@ def test_one_journey_in_metrics_traces_and_logs(page: Page, shop_server, prometh
     # 3. The "order placed" log line carries that trace's id.
     wait_until(lambda: any(line.get("action") == "order_placed" and line.get("order_id") == order_id
                            for line in log_lines(shop_server)), 10)  # fmt: skip
-    placed = next(line for line in log_lines(shop_server) if line.get("order_id") == order_id)
+    placed = next(line for line in log_lines(shop_server)
+                  if line.get("action") == "order_placed" and line.get("order_id") == order_id)  # fmt: skip
     assert placed["message"] == "order placed" and placed["trace_id"] == event.trace_id
     assert placed["level"] == "INFO" and placed["service"] == "ecom-shop" and placed["logger"]
     assert placed["event"] == "CheckoutState.place_order" and isinstance(placed["user_id"], int)
@@ -131,6 +142,48 @@ def test_one_journey_in_metrics_traces_and_logs(page: Page, shop_server, prometh
     text = shop_server.log_file.read_text()
     for secret in (password, token, hashlib.sha256(token.encode()).hexdigest()):
         assert secret not in text
+
+
+def test_a_checkouts_trace_crosses_into_the_payment_service(page: Page, shop_server):
+    """One checkout, one trace: the shop's event span, its httpx call, and the payment service's server
+    span under that call (the trace context went over HTTP), from two processes with their own names."""
+    *_, order_id = journey(page, shop_server)
+
+    def payment_trace():
+        spans = shop_server.otlp.snapshot()
+        pay = next((s for s in spans if s.name == "payment.pay" and s.attributes.get("order.id") == order_id), None)
+        if pay is None:
+            return None
+        in_trace = [s for s in spans if s.trace_id == pay.trace_id]
+        gateway = [s for s in in_trace if s.resource.get("service.name") == "payment-gateway"]
+        servers = [s for s in gateway if s.kind == SPAN_KIND_SERVER and s.name == "POST /v1/payment_intents"]
+        # The checkout's event span ends last (after the payment): once it is here, so is the rest of the shop's.
+        ended = any(s.attributes.get("code.function.name", "").endswith("CheckoutState.place_order") for s in in_trace)
+        return (pay, in_trace, servers[0]) if servers and ended else None
+
+    wait_until(lambda: payment_trace() is not None, 30)
+    pay, in_trace, server = payment_trace()
+    by_id = {s.span_id: s for s in in_trace}
+
+    def ancestors(span):
+        while span.parent_span_id in by_id:
+            span = by_id[span.parent_span_id]
+            yield span
+
+    # The service's server span is the child of the shop's httpx client span ...
+    client = by_id.get(server.parent_span_id)
+    assert client is not None, "the service's server span has no parent in the trace: no context crossed"
+    assert client.kind == SPAN_KIND_CLIENT and client.resource["service.name"] == "ecom-shop", client
+    assert client.attributes.get("http.request.method", client.attributes.get("http.method")) == "POST"
+    # ... which runs under the payment step of the shopper's checkout event.
+    above = list(ancestors(client))
+    assert pay in above
+    (event,) = [s for s in above if s.attributes.get("code.function.name", "").endswith("CheckoutState.place_order")]
+    assert event.resource["service.name"] == "ecom-shop"
+    assert server.trace_id == event.trace_id == client.trace_id
+    assert server.resource["service.name"] == "payment-gateway" and server.attributes.get("http.route")
+    # The service's own work for that request is in the trace too, under its server span.
+    assert any(server in list(ancestors(s)) for s in in_trace if s.resource.get("service.name") == "payment-gateway")
 
 
 def test_the_same_journey_works_with_the_collector_down(page: Page, shop_server):

@@ -204,6 +204,17 @@ class ShopProcess:
         rows = (line.split() for line in listing.stdout.splitlines())
         return [int(pid) for pid, group in rows if int(group) == self.process.pid]
 
+    def payment_service_pids(self) -> list[int]:
+        """The payment service `cli serve` started (payment_gateway/, in the shop's process group)."""
+        return [pid for pid in self.worker_pids() if _is_payment_service(pid)]
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """(the shop's CPU seconds, its payment service's): user + system time of each process now. The
+        shop's own figure leaves the payment service out, so it compares with runs before it paid by card."""
+        pids = self.worker_pids()
+        service = [pid for pid in pids if _is_payment_service(pid)]
+        return cpu_of([pid for pid in pids if pid not in service]), cpu_of(service)
+
     def _healthy(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.url}/health", timeout=5) as response:
@@ -213,6 +224,25 @@ class ShopProcess:
                 return response.status == 200
         except OSError:
             return False
+
+
+def cpu_of(pids: list[int]) -> float:
+    """User + system CPU seconds of `pids` (processes gone meanwhile count nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _is_payment_service(pid: int) -> bool:
+    try:
+        return b"payment_gateway" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def sqlite_shop(root: Path, **settings: str) -> ShopProcess:

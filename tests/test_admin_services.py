@@ -2,17 +2,19 @@
 
 import io
 import itertools
+from datetime import timedelta
 
 import pytest
 from PIL import Image
 from sqlmodel import func, select
 
-from ecom_reflex.db import session_scope
-from ecom_reflex.models import AuthSession, Order, OrderStatus, OrderStatusChange, Product
-from ecom_reflex.services import auth, images, orders, products, users
+from ecom_reflex.db import session_scope, transaction
+from ecom_reflex.models import AuthSession, Order, OrderStatus, OrderStatusChange, OutboxEmail, Product, utcnow
+from ecom_reflex.services import auth, images, order_payments, orders, products, users
 from ecom_reflex.services.errors import ChangedSinceSeen, FieldErrors, ServiceError
+from ecom_reflex.services.order_payments import PaymentInFlight
 from ecom_reflex.settings import ASSETS_DIR
-from tests.factories import make_product, make_user
+from tests.factories import decline, make_product, make_user, pay
 from tests.test_orders import fill_cart, place
 
 
@@ -248,86 +250,199 @@ def test_grant_admin_and_search(session):
 
 # --- order workflow -----------------------------------------------------------
 
+# What an admin may do, and nothing else: nobody marks an order paid by hand (a captured payment
+# does), and the money's own moves (payment failed, expired, refund pending, refunded) are not theirs.
 ALLOWED = {
-    ("pending", "paid"),
-    ("pending", "cancelled"),
+    ("awaiting_payment", "cancelled"),
+    ("payment_failed", "cancelled"),
     ("paid", "shipped"),
     ("paid", "cancelled"),
     ("shipped", "delivered"),
 }
+# Where an allowed move ends: cancelling a paid order starts its refund, the stock still out.
+LANDS_ON = {("paid", "cancelled"): "refund_pending"}
+
+
+def test_the_transitions_table_is_exactly_the_admins_moves():
+    assert {(start.value, target.value) for start, targets in orders.TRANSITIONS.items() for target in targets} == (
+        ALLOWED
+    )
+    assert set(orders.TRANSITIONS) == set(OrderStatus), "every status says where it may go, if anywhere"
+    assert orders.allowed_next_statuses("paid") == ["shipped", "cancelled"]
+    assert orders.allowed_next_statuses("awaiting_payment") == ["cancelled"]
+    for final in ("expired", "delivered", "refund_pending", "cancelled"):
+        assert orders.allowed_next_statuses(final) == []
 
 
 def order_in(session, status: str, stock: int = 10):
-    """An order of 2 units, walked along the workflow to `status`."""
+    """An order of 2 units, walked to `status` the way it gets there: by its payment or by an admin."""
     admin = make_user(session, f"admin{status}{stock}", is_admin=True)
     buyer = make_user(session, f"buyer{status}{stock}")
     product = make_product(session, f"Thing {status}", stock=stock)
     fill_cart(session, buyer, (product, 2))
     order = place(buyer.id, key=f"k-{status}-{stock}")
-    path = {
-        "pending": [],
-        "paid": ["paid"],
-        "shipped": ["paid", "shipped"],
-        "delivered": ["paid", "shipped", "delivered"],
+    if status == "payment_failed":
+        decline(order.id, buyer.id)
+    elif status == "expired":
+        transaction(lambda s: order_payments.expire_overdue(s, now=utcnow() + timedelta(days=1)), write=True)
+    elif status in ("paid", "shipped", "delivered", "refund_pending"):
+        pay(order.id, buyer.id)
+    admin_moves = {
+        "shipped": ["shipped"],
+        "delivered": ["shipped", "delivered"],
+        "refund_pending": ["cancelled"],
         "cancelled": ["cancelled"],
     }
-    for step in path[status]:
-        orders.change_status(session, order.id, step, admin.id)
-    session.commit()
+    for step in admin_moves.get(status, []):
+        with session_scope(write=True) as scoped:
+            orders.change_status(scoped, order.id, step, admin.id)
+    session.expire_all()
+    order = session.get(Order, order.id)
+    assert order.status == status
     return order, product, admin
 
 
 @pytest.mark.parametrize(("start", "target"), list(itertools.product([s.value for s in OrderStatus], repeat=2)))
 def test_the_workflow_table(session, start, target):
-    order, _, admin = order_in(session, start)
+    order, product, admin = order_in(session, start)
+    session.refresh(product)
+    stock_before = product.stock
     if (start, target) in ALLOWED:
-        assert orders.change_status(session, order.id, target, admin.id).status == target
-    else:
-        with pytest.raises(ServiceError, match=f"{start} cannot become {target}"):
-            orders.change_status(session, order.id, target, admin.id)
+        moved = orders.change_status(session, order.id, target, admin.id)
+        session.commit()
+        assert moved.status == LANDS_ON.get((start, target), target)
+        return
+    words = f"An order that is {start.replace('_', ' ')} cannot become {target.replace('_', ' ')}."
+    with pytest.raises(ServiceError) as refused:
+        orders.change_status(session, order.id, target, admin.id)
+    assert str(refused.value).startswith(words)
+    if target == "paid":
+        assert "Orders become paid when their payment goes through." in str(refused.value)
+    session.rollback()
+    session.refresh(order)
+    session.refresh(product)
+    assert (order.status, product.stock) == (start, stock_before), "a refused move changes nothing"
 
 
-@pytest.mark.parametrize("start", ["pending", "paid"])
-def test_cancel_puts_the_stock_back_and_records_who(session, start):
+@pytest.mark.parametrize("start", ["awaiting_payment", "payment_failed"])
+def test_cancelling_an_unpaid_order_puts_its_held_stock_back_at_once_and_records_who(session, start):
     order, product, admin = order_in(session, start, stock=10)
     session.refresh(product)
-    assert product.stock == 8
-    orders.change_status(session, order.id, "cancelled", admin.id)
+    # A declined card already gave the stock back: the cancel must not give it back twice.
+    assert product.stock == (8 if start == "awaiting_payment" else 10)
+    orders.change_status(session, order.id, "cancelled", admin.id, seen_status=start)
     session.commit()
     session.refresh(product)
-    assert product.stock == 10
+    session.refresh(order)
+    assert (order.status, product.stock) == ("cancelled", 10)
+    assert order.payment_status in ("none", "declined")
     last = session.exec(select(OrderStatusChange).order_by(OrderStatusChange.id.desc())).first()
     assert (last.from_status, last.to_status, last.changed_by_id) == (start, "cancelled", admin.id)
+    assert outbox_kinds(session) == [], "an order nobody paid for was never confirmed: no e-mail"
+
+
+def test_cancelling_a_paid_order_refunds_it_before_the_stock_comes_back(session):
+    order, product, admin = order_in(session, "paid", stock=10)
+    orders.change_status(session, order.id, "cancelled", admin.id, seen_status="paid")
+    session.commit()
+    session.refresh(product)
+    session.refresh(order)
+    # The money is not back yet: the stock stays out, the order says so.
+    assert (order.status, order.payment_status, product.stock) == ("refund_pending", "captured", 8)
+    last = session.exec(select(OrderStatusChange).order_by(OrderStatusChange.id.desc())).first()
+    assert (last.from_status, last.to_status, last.changed_by_id) == ("paid", "refund_pending", admin.id)
+    assert transaction(order_payments.counts).refunds_pending == 1
+    assert outbox_kinds(session) == ["order_placed"]
+
+    # The payment service refunded it (ecom_reflex/payments.refund records it so).
+    assert transaction(lambda s: order_payments.record_refund(s, order.id), write=True) is True
+    fresh(session)
+    order, product = session.get(Order, order.id), session.get(Product, product.id)
+    assert (order.status, order.payment_status, product.stock) == ("cancelled", "refunded", 10)
+    last = session.exec(select(OrderStatusChange).order_by(OrderStatusChange.id.desc())).first()
+    assert (last.from_status, last.to_status, last.changed_by_id) == ("refund_pending", "cancelled", None)
+    assert outbox_kinds(session) == ["order_placed", "order_refunded"]
+    # A second report of the same refund changes nothing: no second restock, no second e-mail.
+    assert transaction(lambda s: order_payments.record_refund(s, order.id), write=True) is False
+    fresh(session)
+    assert session.get(Product, product.id).stock == 10 and len(outbox_kinds(session)) == 2
+    assert transaction(order_payments.counts).refunds_pending == 0
+
+
+def test_an_unpaid_order_whose_payment_is_being_confirmed_cannot_be_cancelled(session):
+    order, product, admin = order_in(session, "awaiting_payment", stock=10)
+    transaction(lambda s: order_payments.start_attempt(s, order.id, order.user_id, timedelta(minutes=15)), write=True)
+    with pytest.raises(PaymentInFlight, match="being confirmed"), session_scope(write=True) as scoped:
+        orders.change_status(scoped, order.id, "cancelled", admin.id, seen_status="awaiting_payment")
+    fresh(session)
+    order, product = session.get(Order, order.id), session.get(Product, product.id)
+    assert (order.status, order.payment_status, product.stock) == ("awaiting_payment", "processing", 8)
+
+
+def fresh(session) -> None:
+    """Forget what the test's session read: its next reads see what other transactions committed since."""
+    session.commit()
+    session.expire_all()
+
+
+def outbox_kinds(session) -> list[str]:
+    fresh(session)
+    return list(session.exec(select(OutboxEmail.kind).order_by(OutboxEmail.id)).all())
 
 
 def test_a_status_change_from_a_page_showing_an_older_status_is_refused(session):
-    order, product, admin = order_in(session, "pending", stock=10)
-    # Two tabs show "pending"; the first marks it paid, the second cancels what it saw as pending.
-    orders.change_status(session, order.id, "paid", admin.id, seen_status="pending")
-    session.commit()
+    order, product, admin = order_in(session, "awaiting_payment", stock=10)
+
+    def change(to_status: str, seen_status: str) -> None:
+        with session_scope(write=True) as scoped:
+            orders.change_status(scoped, order.id, to_status, admin.id, seen_status=seen_status)
+
+    def now() -> tuple[str, str, int]:
+        fresh(session)
+        stored, left = session.get(Order, order.id), session.get(Product, product.id)
+        return stored.status, stored.payment_status, left.stock
+
+    # The admin's page shows "awaiting payment"; meanwhile the shopper's card pays for it.
+    pay(order.id, order.user_id)
     with pytest.raises(ChangedSinceSeen, match="it is paid now"):
-        orders.change_status(session, order.id, "cancelled", admin.id, seen_status="pending")
-    session.rollback()
-    stored, product = session.get(Order, order.id), session.get(Product, product.id)
-    session.refresh(stored)
-    session.refresh(product)
-    assert (stored.status, product.stock) == ("paid", 8), "not cancelled, no stock put back"
+        change("cancelled", seen_status="awaiting_payment")
+    assert now() == ("paid", "captured", 8), "not cancelled, no stock put back"
+
+    # Two tabs show "paid"; the first ships it, the second cancels what it saw as paid.
+    change("shipped", seen_status="paid")
+    with pytest.raises(ChangedSinceSeen, match="it is shipped now"):
+        change("cancelled", seen_status="paid")
+    assert now() == ("shipped", "captured", 8), "no refund started"
 
 
-def test_unknown_status_is_refused(session):
-    order, _, admin = order_in(session, "pending")
+@pytest.mark.parametrize("status", ["refunded", "pending", "", "PAID"])
+def test_unknown_status_is_refused(session, status):
+    order, _, admin = order_in(session, "awaiting_payment")
     with pytest.raises(ServiceError, match="not an order status"):
-        orders.change_status(session, order.id, "refunded", admin.id)
+        orders.change_status(session, order.id, status, admin.id)
 
 
 def test_admin_order_list_filters_and_searches(session):
     order, _, _ = order_in(session, "paid")
-    other, _, _ = order_in(session, "pending", stock=11)
+    other, _, _ = order_in(session, "awaiting_payment", stock=11)
     assert [row.id for row in orders.list_orders(session, status="paid").items] == [order.id]
+    assert [row.id for row in orders.list_orders(session, status="awaiting_payment").items] == [other.id]
     assert [row.id for row in orders.list_orders(session, search=f"#{other.id:06d}").items] == [other.id]
     assert [row.id for row in orders.list_orders(session, search="buyerpaid").items] == [order.id]
     assert orders.list_orders(session).total == 2
     assert orders.list_orders(session, status="bogus").total == 2
+    assert orders.list_orders(session, status="pending").total == 2, "a status that no longer exists filters nothing"
+    # The payment, as the admin's list shows it: status, card, the service's reference.
+    rows = {row.id: row for row in orders.list_orders(session).items}
+    paid, unpaid = rows[order.id], rows[other.id]
+    assert (paid.payment_status, paid.card, paid.payment_reference) == (
+        "captured", "Visa •••• 4242, expires 12/34", f"pi_test_{order.id}"
+    )  # fmt: skip
+    assert (unpaid.payment_status, unpaid.card, unpaid.payment_reference) == ("none", "", "")
+    detail = orders.order_detail(session, order.id)
+    assert (detail.payment_status, detail.card, detail.payment_reference) == (
+        "captured", "Visa •••• 4242, expires 12/34", f"pi_test_{order.id}"
+    )  # fmt: skip
 
 
 def png_claiming(width: int, height: int) -> bytes:

@@ -89,6 +89,10 @@ IN_FLIGHT = {P.PROCESSING.value, P.UNKNOWN.value}
 shopper_ids = st.integers(0, SHOPPERS - 1)
 product_ids = st.integers(0, PRODUCTS - 1)
 declines = st.sampled_from(DECLINE_CODES)
+# What became of a payment call: "unknown", the call ended without an answer; "no_answer", the worker
+# died during the call (the attempt stays processing until the reconciler's lease runs out).
+PAID_AGAIN = ["approved", "declined", "unknown", "no_answer"]
+OUTCOMES = st.sampled_from([*PAID_AGAIN, "left"])
 
 
 @dataclass(frozen=True)
@@ -261,16 +265,17 @@ class Shop(RuleBasedStateMachine):
         except (CartChanged, OutOfStock, EmptyCart, PaymentInFlight) as refused:
             return refused
 
-    def _place_as_expected(self, shopper: int, shown: Shown) -> None:
+    def _place_as_expected(self, shopper: int, shown: Shown) -> orders.PlacedOrder | None:
         expected = self._expect_place(shopper, shown)
         before = utcnow()
         outcome = self._place(shopper, shown)
         if isinstance(outcome, ServiceError):
             assert type(outcome) is expected, f"refused with {outcome!r}, expected {expected}"
-            return
+            return None
         assert outcome.created == (expected != "replay"), f"placed (created={outcome.created}), expected {expected}"
         assert expected in (None, "replay"), f"placed, but expected {expected.__name__}"
         self._record(shopper, shown, outcome, before)
+        return outcome
 
     def _show(self, shopper: int) -> Shown:
         with session_scope() as session:
@@ -315,33 +320,38 @@ class Shop(RuleBasedStateMachine):
 
     # --- shoppers --------------------------------------------------------------------
 
-    @rule(shopper=shopper_ids, product=product_ids, quantity=st.integers(1, 4))
-    def add_to_cart(self, shopper, product, quantity):
-        store = UserCart(self.shoppers[shopper])
-        # Hidden or sold out: refused, and nothing changed (the invariants check).
+    @rule(
+        shopper=shopper_ids,
+        product=product_ids,
+        action=st.sampled_from(["add", "set", "remove"]),
+        quantity=st.integers(1, 6),
+    )
+    def edit_cart(self, shopper, product, action, quantity):
+        """Add, change or remove a cart line. Hidden or sold out: refused, and nothing changed (the invariants)."""
+        store, product_id = UserCart(self.shoppers[shopper]), self.products[product]
+        change = {
+            "add": lambda s: cart.add_item(s, store, product_id, quantity),
+            "set": lambda s: cart.set_quantity(s, store, product_id, quantity),
+            "remove": lambda s: cart.remove_item(s, store, product_id),
+        }[action]
         with contextlib.suppress(ServiceError):
-            transaction(lambda s: cart.add_item(s, store, self.products[product], quantity), write=True)
-
-    @rule(shopper=shopper_ids, product=product_ids, quantity=st.integers(1, 6))
-    def change_quantity(self, shopper, product, quantity):
-        store = UserCart(self.shoppers[shopper])
-        with contextlib.suppress(ServiceError):
-            transaction(lambda s: cart.set_quantity(s, store, self.products[product], quantity), write=True)
-
-    @rule(shopper=shopper_ids, product=product_ids)
-    def remove_line(self, shopper, product):
-        store = UserCart(self.shoppers[shopper])
-        transaction(lambda s: cart.remove_item(s, store, self.products[product]), write=True)
+            transaction(change, write=True)
 
     @rule(shopper=shopper_ids)
     def open_checkout(self, shopper):
         self._show(shopper)
 
-    @rule(shopper=shopper_ids, product=product_ids, quantity=st.integers(1, 3))
-    def check_out(self, shopper, product, quantity):
-        """Add to the cart, open the checkout and place the order (a second checkout releases the first hold)."""
-        self.add_to_cart(shopper, product, quantity)
-        self._place_as_expected(shopper, self._show(shopper))
+    @rule(shopper=shopper_ids, product=product_ids, quantity=st.integers(1, 3), outcome=OUTCOMES, code=declines)
+    def check_out(self, shopper, product, quantity, outcome, code):
+        """Add to the cart, open the checkout, place the order and pay (as the checkout's one submit does).
+
+        A second checkout of the account releases its earlier unpaid order. "left": the shopper
+        left before paying (the order holds its stock until it expires or another checkout).
+        """
+        self.edit_cart(shopper, product, "add", quantity)
+        placed = self._place_as_expected(shopper, self._show(shopper))
+        if placed is not None and placed.created and outcome != "left":
+            self._pay(placed.order.id, self.shoppers[shopper], outcome, code)
 
     @precondition(lambda self: self.shown)
     @rule(data=st.data())
@@ -390,19 +400,20 @@ class Shop(RuleBasedStateMachine):
     @precondition(lambda self: self.orders)
     @rule(
         data=st.data(),
-        outcome=st.sampled_from(["approved", "declined", "unknown", "no_answer"]),
+        outcome=st.sampled_from(PAID_AGAIN),
         code=declines,
         by_owner=st.sampled_from([True, True, True, False]),
     )
     def pay(self, data, outcome, code, by_owner):
-        """Pay (again) for an order: a new attempt, the service's answer, the outcome recorded.
+        """Pay again for an order (/checkout?order=<id>): a new attempt, the service's answer, recorded.
 
-        "unknown": the call ended without an answer; "no_answer": the worker died during the call
-        (the attempt stays processing until the reconciler's lease runs out).
+        After a decline the stock is held again (or OutOfStock, and nothing changes).
         """
         order_id = self._pick(data, self._ids(lambda order: order.status in PAYABLE))
+        self._pay(order_id, self.shoppers[self.orders[order_id].shopper] if by_owner else self.admin, outcome, code)
+
+    def _pay(self, order_id: int, user: int, outcome: str, code: str) -> None:
         order = self.orders[order_id]
-        user = self.shoppers[order.shopper] if by_owner else self.admin
         hold = HOLDS[order.shopper]
         if user != self.shoppers[order.shopper]:
             expected = NotFound
@@ -497,11 +508,16 @@ class Shop(RuleBasedStateMachine):
     @precondition(lambda self: self._ids(lambda order: order.status == S.REFUND_PENDING))
     @rule(data=st.data(), went_through=st.booleans(), recorded_twice=st.booleans())
     def refund(self, data, went_through, recorded_twice):
-        """A refund of a cancelled paid order: the service refunds it (or fails: it stays refund_pending)."""
+        """The reconciler retries a refund that did not go through (it may fail again)."""
+        self._refund(data.draw(st.sampled_from(self._ids(lambda order: order.status == S.REFUND_PENDING))),
+                     went_through, recorded_twice)  # fmt: skip
+
+    def _refund(self, order_id: int, went_through: bool, recorded_twice: bool) -> None:
+        """A cancelled paid order's refund: the service refunds it (or fails: it stays refund_pending)."""
         with session_scope() as session:
             pending = {r.order_id: r for r in order_payments.pending_refunds(session) if r.order_id in self.orders}
         assert sorted(pending) == self._ids(lambda order: order.status == S.REFUND_PENDING)
-        item = pending[data.draw(st.sampled_from(sorted(pending)))]
+        item = pending[order_id]
         order = self.orders[item.order_id]
         assert (item.reference, item.amount_cents) == (order.reference, order.total), "refunds what was paid"
         if not went_through:
@@ -563,15 +579,18 @@ class Shop(RuleBasedStateMachine):
         self.active[self.products[product]] = active
 
     @precondition(lambda self: self.orders)
-    @rule(data=st.data(), stale=st.booleans())
-    def admin_changes_an_order(self, data, stale):
-        """Ship, deliver or cancel (unpaid: the stock back; paid: refund_pending), perhaps from an old page."""
-        order_id = self._pick(data, self._ids(lambda order: orders.TRANSITIONS[S(order.status)]))
+    @rule(data=st.data(), to_status=st.sampled_from([S.SHIPPED.value, S.DELIVERED.value, S.CANCELLED.value, "any"]),
+          stale=st.booleans(), refunded=st.booleans())  # fmt: skip
+    def admin_changes_an_order(self, data, to_status, stale, refunded):
+        """Ship, deliver or cancel, perhaps from an old page; or any other status (refused: nobody marks an
+        order paid, expired or refunded by hand). Cancelling an unpaid order puts its stock back; a paid
+        one is refund_pending, and the page asks the service for the refund at once (`refunded`: it went
+        through; if not, it stays refund_pending for the reconciler)."""
+        if to_status == "any":
+            to_status = data.draw(st.sampled_from(STATUSES))
+        order_id = self._pick(data, self._ids(lambda order: S(to_status) in orders.TRANSITIONS[S(order.status)]))
         order = self.orders[order_id]
-        allowed = sorted(status.value for status in orders.TRANSITIONS[S(order.status)])
-        to_status = data.draw(
-            st.sampled_from(allowed) | st.sampled_from(STATUSES) if allowed else st.sampled_from(STATUSES)
-        )
+        allowed = {status.value for status in orders.TRANSITIONS[S(order.status)]}
         # A page opened before the last change shows a status the order had then.
         shown_status = data.draw(st.sampled_from(order.seen)) if stale else order.status
         cancels_unpaid = to_status == S.CANCELLED and order.status in PAYABLE
@@ -593,6 +612,7 @@ class Shop(RuleBasedStateMachine):
         assert expected is None, f"{order.status} -> {to_status} went through, but expected {expected.__name__}"
         if to_status == S.CANCELLED and order.status == S.PAID:
             order.move(S.REFUND_PENDING.value)  # the stock stays out until the money is back
+            self._refund(order_id, went_through=refunded, recorded_twice=False)
         else:
             order.move(to_status)
         if to_status == S.SHIPPED:
