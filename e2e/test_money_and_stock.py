@@ -131,7 +131,7 @@ def test_the_shopper_is_charged_only_what_the_checkout_showed(browser: Browser, 
     expect(page.get_by_test_id("checkout-error")).to_contain_text("Nothing was charged")
     expect(page.get_by_test_id("checkout-total")).to_have_text("$1,990.00")  # the new figures, to confirm
     expect(page.get_by_test_id("place-order")).to_have_text("Place order and pay $1,990.00")
-    orders = "SELECT id, total_cents FROM orders JOIN users ON users.id = orders.user_id WHERE users.username = ?"
+    orders = "SELECT o.id, o.total_cents FROM orders o JOIN users u ON u.id = o.user_id WHERE u.username = ?"
     assert query(db, orders, username) == []
     assert stock_of(db, product_id) == 5
     page.get_by_test_id("place-order").click()  # confirmed at the price now shown

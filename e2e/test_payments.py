@@ -26,6 +26,7 @@ from e2e.helpers import (
     fill_shipping,
     from_own_address,
     log_in,
+    new_product,
     payment_fault_flag,
     payment_service_paused,
     query,
@@ -33,7 +34,7 @@ from e2e.helpers import (
     unique_name,
     wait_until,
 )
-from e2e.test_money_and_stock import new_product, stock_of
+from e2e.test_money_and_stock import stock_of
 from testkit.smtp import text_of
 
 NO_FUNDS_MESSAGE = "Your card was declined: insufficient funds."
@@ -221,6 +222,16 @@ def test_a_frozen_payment_service_gives_being_confirmed_then_paid_exactly_once(p
         assert stock_of(db, product_id) == 4, "the stock is held while a payment can still come"
         expect(page.get_by_test_id("order-status")).to_have_text("awaiting payment")
         expect(page.get_by_test_id("pay-now")).to_have_count(0)  # no second payment while one is unknown
+        # Nor a new checkout from another tab: it would release this order, which may yet be paid.
+        other_tab = page.context.new_page()
+        to_checkout(other_tab, product_id)
+        fill_card(other_tab, CARD_OK)
+        other_tab.get_by_test_id("place-order").click()
+        expect(other_tab.get_by_test_id("checkout-error")).to_contain_text(
+            f"A payment for order #{order_id:06d} is being confirmed"
+        )
+        other_tab.close()
+        assert stock_of(db, product_id) == 4 and order_row(db, order_id)["status"] == "awaiting_payment"
     # Back: the page, watching in the background (no reload), shows the outcome the reconciler learnt.
     expect(page.get_by_test_id("order-status")).to_have_text("paid", timeout=CONFIRM_TIMEOUT_MS)
     expect(page.get_by_test_id("payment-confirming")).to_have_count(0)
@@ -262,6 +273,7 @@ def test_an_unpaid_order_expires_at_its_deadline(page: Page, shop_server):
     wait_until(lambda: order_row(db, order_id)["status"] == "expired")  # the reconciler, twice a second
     expect_expired_page(page, order_id)
     assert stock_of(db, product_id) == 5, "its stock came back once, with the decline"
+    assert query(db, "SELECT count(*) FROM email_outbox WHERE order_id = ?", order_id) == [(0,)], "no e-mail"
     # "Pay now" by its address is refused too: the order's page says why.
     page.goto(f"/checkout?order={order_id}")
     expect(page).to_have_url(re.compile(rf"/orders/{order_id}$"))
@@ -289,6 +301,7 @@ def test_a_held_order_past_its_deadline_waits_for_its_payment_then_expires_with_
     assert order_row(db, order_id)["payment_status"] == "declined"
     assert stock_of(db, product_id) == 5, "the held stock came back, once"
     assert succeeded_charges(shop_server, order_id) == []
+    assert query(db, "SELECT count(*) FROM email_outbox WHERE order_id = ?", order_id) == [(0,)], "no e-mail"
     expect_expired_page(page, order_id)
 
 

@@ -27,7 +27,7 @@ from ecom_reflex.db import transaction
 from ecom_reflex.observability import business, metrics
 from ecom_reflex.observability.tracing import span
 from ecom_reflex.offload import run_db
-from ecom_reflex.services import order_payments
+from ecom_reflex.services import order_payments, stock
 from ecom_reflex.services.order_payments import Attempt
 from ecom_reflex.services.payment_client import Card, Charge, ChargeOutcome, PaymentClient, service_health
 from ecom_reflex.settings import Settings, get_settings
@@ -91,8 +91,14 @@ async def charge(attempt: Attempt, card: Card, *, actor_id: int | None) -> Paid:
         error=result.error,
     )  # fmt: skip
     if result.approved:
-        business.order_placed(attempt.order_id, total_cents, 0)
+        await _order_paid(attempt.order_id, total_cents)
     return Paid(result, attempt.order_id, status)
+
+
+async def _order_paid(order_id: int, total_cents: int) -> None:
+    """An order's payment went through: counted and logged as a placed order (ecommerce_orders_total)."""
+    units = await run_db(lambda: transaction(lambda s: sum(q for _, q in stock.order_lines(s, order_id))))
+    business.order_placed(order_id, total_cents, units)
 
 
 async def pay(order_id: int, user_id: int, card: Card) -> Paid:
@@ -119,24 +125,30 @@ async def refund(order_id: int | None = None) -> int:
     return done
 
 
+async def _reconcile(attempt: Attempt) -> None:
+    """Ask the service what became of `attempt`; record it once it is known."""
+    result = await client().lookup(attempt.key, attempt.expires_at)
+    if result.outcome is ChargeOutcome.UNKNOWN:
+        return
+
+    def record(session):
+        return order_payments.record_charge(session, attempt.order_id, attempt.number, result, actor_id=None)
+
+    order = await run_db(lambda: transaction(record, write=True))
+    business.payment_resolved(attempt.order_id, attempt.number, result.outcome.value)
+    if result.approved:
+        await _order_paid(attempt.order_id, order.total_cents)
+
+
 async def reconcile_once() -> None:
     """One round of the reconciler (see the module docstring)."""
-    expired = await run_db(lambda: transaction(order_payments.expire_overdue, write=True))
-    if expired:
+    # A read first: an idle reconciler never takes SQLite's write lock.
+    if await run_db(lambda: transaction(order_payments.has_overdue)):
+        expired = await run_db(lambda: transaction(order_payments.expire_overdue, write=True))
         business.holds_expired(expired)
     for attempt in await run_db(lambda: transaction(order_payments.unresolved)):
         with span("payment.reconcile", **{"order.id": attempt.order_id, "payment.attempt": attempt.number}):
-            result = await client().lookup(attempt.key, attempt.expires_at)
-        if result.outcome is ChargeOutcome.UNKNOWN:
-            continue
-
-        def record(session, attempt=attempt, result=result):
-            return order_payments.record_charge(session, attempt.order_id, attempt.number, result, actor_id=None)
-
-        order = await run_db(lambda record=record: transaction(record, write=True))
-        business.payment_resolved(attempt.order_id, attempt.number, result.outcome.value)
-        if result.approved:
-            business.order_placed(attempt.order_id, order.total_cents, 0)
+            await _reconcile(attempt)
     await refund()
     counts = await run_db(lambda: transaction(order_payments.counts))
     metrics.set_payment_backlog(counts.awaiting_payment, counts.refunds_pending, client().breaker_open)

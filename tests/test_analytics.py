@@ -136,7 +136,9 @@ def test_csv_exports(shop):
     assert not any(h in analytics.users_csv(shop) for h in hashes)
 
     orders = read_csv(analytics.orders_csv(shop))
-    assert len(orders) == 6
+    # Every order, whatever became of it (the unpaid ones too: the export is the orders, not the sales).
+    assert len(orders) == 8
+    assert [o["status"] for o in orders[6:]] == ["awaiting_payment", "expired"]
     assert orders[0]["order_number"] == "000001" and orders[0]["total"] == "26.00" and orders[0]["items"] == "6"
     assert orders[3]["status"] == "cancelled" and orders[3]["total_cents"] == "50000"
 

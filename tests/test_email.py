@@ -13,14 +13,15 @@ from sqlmodel import Session, select
 from ecom_reflex import mailer
 from ecom_reflex.db import session_scope, transaction
 from ecom_reflex.models import AuthSession, EmailStatus, OutboxEmail, PasswordReset, User, utcnow
-from ecom_reflex.services import auth, orders, outbox, password_reset
+from ecom_reflex.services import auth, order_payments, orders, outbox, password_reset
 from ecom_reflex.services.mail import REDACTED
 from ecom_reflex.services.orders import OutOfStock, ShippingAddress
 from ecom_reflex.services.passwords import hash_password, verify_password
+from ecom_reflex.services.payment_client import Charge, ChargeOutcome
 from ecom_reflex.services.users import ensure_admin
 from ecom_reflex.settings import get_settings
 from testkit.smtp import SmtpSink, html_of, text_of
-from tests.factories import make_product, make_user
+from tests.factories import HOLD, VISA_4242, decline, make_product, make_user, pay
 from tests.test_orders import fill_cart, place
 
 ADDRESS = ShippingAddress(
@@ -52,12 +53,22 @@ def send_due(settings=None) -> int:
     return asyncio.run(mailer.deliver_due(mailer.transport_for(settings), settings))
 
 
-def test_an_order_queues_its_order_placed_email_in_the_same_transaction(session):
+def test_a_paid_order_queues_its_order_placed_email_with_the_card_in_the_payments_transaction(session):
     user = make_user(session)
     lamp = make_product(session, "Desk Lamp", price_cents=2499, stock=5)
     mug = make_product(session, "Mug", price_cents=800, stock=5)
     fill_cart(session, user, (lamp, 2), (mug, 1))
     order = place(user.id, address=ADDRESS)
+    # Placed is not paid: nobody is told of an order until its money is in.
+    assert outbox_rows() == []
+
+    attempt = transaction(lambda s: order_payments.start_attempt(s, order.id, user.id, HOLD), write=True)
+    approved = Charge(ChargeOutcome.APPROVED, reference="pi_3Mail", card=VISA_4242)
+
+    def record(scoped: Session):
+        return order_payments.record_charge(scoped, order.id, attempt.number, approved, actor_id=user.id)
+
+    assert transaction(record, write=True).status == "paid"
 
     (email,) = outbox_rows()
     assert (email.kind, email.recipient, email.status, email.order_id) == ("order_placed", "ada@example.com",
@@ -65,12 +76,36 @@ def test_an_order_queues_its_order_placed_email_in_the_same_transaction(session)
     assert email.subject == f"Your order #{order.id:06d} at Reflex Shop"
     for text in (email.text_body, email.html_body):
         assert "Desk Lamp" in text and "$24.99" in text and "$49.98" in text and "Mug" in text
-        assert "$57.98" in text  # the total
+        assert "$57.98" in text  # the total: what was paid
+        assert "Visa •••• 4242" in text  # and with which card
         assert "12 Analytical St" in text and "N1 9GU London" in text
         assert f"https://shop.example.com/orders/{order.id}" in text
-    # The same checkout submitted again is the same order: no second e-mail.
+    # The same answer recorded again (a reconciler, a second worker) is not a second e-mail;
+    # nor is the same checkout submitted again.
+    assert transaction(record, write=True).status == "paid"
     place(user.id, address=ADDRESS)
     assert len(outbox_rows()) == 1
+
+
+@pytest.mark.parametrize("end", ["declined", "expired", "released", "cancelled"])
+def test_an_order_nobody_paid_for_sends_nothing(session, end):
+    user = make_user(session)
+    admin = make_user(session, "boss", is_admin=True)
+    widget = make_product(session, stock=5)
+    fill_cart(session, user, (widget, 1))
+    order = place(user.id, address=ADDRESS)
+    if end == "declined":
+        assert decline(order.id, user.id).status == "payment_failed"
+    elif end == "expired":
+        later = utcnow() + timedelta(hours=1)
+        assert transaction(lambda s: order_payments.expire_overdue(s, now=later), write=True) == [order.id]
+    elif end == "released":  # a second checkout of the account ends the first hold
+        fill_cart(session, user, (widget, 1))
+        place(user.id, key="key-2", address=ADDRESS)
+    else:
+        with session_scope(write=True) as scoped:
+            orders.change_status(scoped, order.id, "cancelled", admin.id)
+    assert outbox_rows() == []
 
 
 def test_a_checkout_that_rolls_back_queues_nothing(session):
@@ -85,31 +120,42 @@ def test_a_checkout_that_rolls_back_queues_nothing(session):
     assert outbox_rows() == []
 
 
-def test_shipping_and_cancelling_tell_the_customer_and_other_moves_do_not(session):
+def test_shipping_and_refunding_tell_the_customer_and_other_moves_do_not(session):
     user = make_user(session)
     fill_cart(session, user, (make_product(session, stock=5), 1))
     order = place(user.id, address=ADDRESS)
     admin = make_user(session, "boss", is_admin=True)
 
-    def move(to_status: str) -> None:
+    def move(order_id: int, to_status: str) -> None:
         with session_scope(write=True) as scoped:
-            orders.change_status(scoped, order.id, to_status, admin.id)
+            orders.change_status(scoped, order_id, to_status, admin.id)
 
-    move("paid")
+    pay(order.id, user.id)
     assert [row.kind for row in outbox_rows()] == ["order_placed"]
-    move("shipped")
+    move(order.id, "shipped")
     (shipped,) = outbox_rows("order_shipped")
     assert shipped.subject == f"Order #{order.id:06d} is on its way"
     assert f"https://shop.example.com/orders/{order.id}" in shipped.text_body
+    move(order.id, "delivered")
+    assert [row.kind for row in outbox_rows()] == ["order_placed", "order_shipped"]
 
     user2 = make_user(session, "second")
     fill_cart(session, user2, (make_product(session, "Other", stock=5), 1))
     second = place(user2.id, key="key-2", address=ADDRESS)
-    with session_scope(write=True) as scoped:
-        orders.change_status(scoped, second.id, "paid", admin.id)
-        orders.change_status(scoped, second.id, "cancelled", admin.id)
-    (cancelled,) = outbox_rows("order_cancelled")
-    assert cancelled.order_id == second.id and "refunded" in cancelled.text_body
+    pay(second.id, user2.id)
+    move(second.id, "cancelled")
+    # Cancelled, not yet refunded: the customer hears when the money is back, not before.
+    assert outbox_rows("order_refunded") == []
+    assert transaction(lambda s: order_payments.record_refund(s, second.id), write=True)
+    (refunded,) = outbox_rows("order_refunded")
+    assert refunded.order_id == second.id and refunded.recipient == "ada@example.com"
+    assert refunded.subject == f"Order #{second.id:06d} has been cancelled and refunded"
+    for text in (refunded.text_body, refunded.html_body):
+        assert "refunded" in text and "$10.00" in text and "Visa •••• 4242" in text
+    assert outbox_rows("order_cancelled") == []
+    # Reported twice, refunded once: one e-mail.
+    assert not transaction(lambda s: order_payments.record_refund(s, second.id), write=True)
+    assert len(outbox_rows("order_refunded")) == 1
 
 
 def _token_of(email: OutboxEmail) -> str:
@@ -395,7 +441,7 @@ def test_what_a_shopper_typed_is_text_in_the_html_email_never_markup(session):
     fill_cart(session, user, (make_product(session, 'Lamp "Deluxe" <b>', stock=5), 1))
     hostile = ShippingAddress('<img src=x onerror="alert(1)">', "1 <a href='http://evil'>St</a>", "", "London",
                               "N1 9GU", "United Kingdom", email="ada@example.com")  # fmt: skip
-    place(user.id, address=hostile)
+    pay(place(user.id, address=hostile).id, user.id)
     (email,) = outbox_rows()
     assert "<img" not in email.html_body and "<a href='http://evil'>" not in email.html_body
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in email.html_body

@@ -87,15 +87,43 @@ def _run(handler, state, *args):
     return asyncio.run(result) if inspect.isawaitable(result) else result
 
 
+CARD = {"card_name": "Ada Lovelace", "card_number": "4242 4242 4242 4242", "card_expiry": "12/34", "card_cvc": "123"}
+
+
 def test_an_over_long_field_is_refused_with_a_message_never_stored_cut():
     from ecom_reflex.state.checkout import CheckoutState
 
     state = _state(CheckoutState)
     form = {"email": "a@example.com", "name": "N" * 150, "line1": "1 Long St", "city": "C", "postal_code": "1000",
-            "country": "X" * 70}  # fmt: skip
+            "country": "X" * 70, **CARD}  # fmt: skip
     _run(CheckoutState.event_handlers["place_order"].fn, state, form)
     assert state.errors == {"name": "Full name must be at most 120 characters.",
                             "country": "Country must be at most 60 characters."}  # fmt: skip
+    # The card's fields alike: an over-long name is said, not cut; an over-long number is not a number.
+    state = _state(CheckoutState)
+    form = {"email": "a@example.com", "name": "N", "line1": "1 St", "city": "C", "postal_code": "1000",
+            "country": "Norway", **CARD, "card_name": "C" * 150, "card_number": "4242" * 6, "card_cvc": "12345"}
+    _run(CheckoutState.event_handlers["place_order"].fn, state, form)
+    assert state.errors == {
+        "card_name": "Name on card must be at most 120 characters.",
+        "card_number": "Enter the card number as printed on the card (12 to 19 digits).",
+        "card_cvc": "Enter the 3 or 4 digits of the security code on the card.",
+    }
+    assert not state.placing and "4242" not in repr(state.errors)
+
+
+@pytest.mark.parametrize("payload", [["not", "a", "form"], {"card_number": "4" * 100_000}, {"card_number": 4242}, {}])
+def test_a_card_form_that_is_not_a_card_is_refused_before_any_work(payload):
+    from ecom_reflex.state.checkout import CheckoutState
+
+    state = _state(CheckoutState)
+    _run(CheckoutState.event_handlers["place_order"].fn, state, payload)
+    assert {"card_name", "card_number", "card_expiry", "card_cvc"} <= set(state.errors)
+    assert not state.placing and state.form_error == ""
+    # Paying again for an order needs one the page showed: without it, nothing is read at all.
+    state = _state(CheckoutState)
+    _run(CheckoutState.event_handlers["pay_order_again"].fn, state, payload)
+    assert state.errors == {} and not state.placing
 
 
 def test_an_over_long_email_is_refused_not_cut_to_a_valid_one(migrated_sqlite):

@@ -1,15 +1,16 @@
 import threading
+from datetime import UTC, timedelta
 
 import pytest
 from sqlmodel import Session, func, select
 
 from ecom_reflex.db import get_engine, session_scope
-from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatusChange, Product
+from ecom_reflex.models import CartItem, Order, OrderItem, OrderStatusChange, OutboxEmail, Product, utcnow
 from ecom_reflex.services import cart, orders
 from ecom_reflex.services.cart import UserCart
 from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.orders import EmptyCart, OutOfStock, ShippingAddress
-from tests.factories import make_product, make_user, shown_cart
+from tests.factories import make_product, make_user, pay, shown_cart
 
 ADDRESS = ShippingAddress("Ada Lovelace", "12 Analytical St", "", "London", "N1 9GU", "United Kingdom")
 
@@ -37,9 +38,15 @@ def test_placing_an_order_snapshots_prices_decrements_stock_and_clears_the_cart(
     session.add(widget)
     session.commit()
 
+    before = utcnow()
     order = place(user.id)
     session.expire_all()
-    assert order.total_cents == 2 * 1200 + 3 * 250 and order.status == "pending"
+    # Placed is not paid: the stock is held for the payment, until a deadline, and nobody is e-mailed yet.
+    assert order.total_cents == 2 * 1200 + 3 * 250 and order.status == "awaiting_payment"
+    assert (order.payment_status, order.payment_attempts, order.payment_reference) == ("none", 0, "")
+    due = order.payment_due_at.replace(tzinfo=UTC) if order.payment_due_at.tzinfo is None else order.payment_due_at
+    assert before + timedelta(minutes=15) <= due <= utcnow() + timedelta(minutes=15)
+    assert session.exec(select(func.count(OutboxEmail.id))).one() == 0
     assert session.get(Product, widget.id).stock == 3 and session.get(Product, gadget.id).stock == 6
     items = session.exec(select(OrderItem).order_by(OrderItem.product_name)).all()
     assert [(i.product_name, i.unit_price_cents, i.quantity) for i in items] == [
@@ -48,7 +55,7 @@ def test_placing_an_order_snapshots_prices_decrements_stock_and_clears_the_cart(
     ]
     assert session.exec(select(CartItem)).all() == []
     history = session.exec(select(OrderStatusChange)).one()
-    assert (history.from_status, history.to_status, history.changed_by_id) == (None, "pending", user.id)
+    assert (history.from_status, history.to_status, history.changed_by_id) == (None, "awaiting_payment", user.id)
 
 
 def test_a_shortage_changes_nothing_and_names_the_product(session):
@@ -218,17 +225,34 @@ def test_history_and_detail_only_for_the_owner(session):
     widget = make_product(session, "Widget", price_cents=500, stock=50)
     for n in range(12):
         fill_cart(session, alice, (widget, 1 + n % 2))
-        place(alice.id, key=f"a-{n}")
+        placed = place(alice.id, key=f"a-{n}")
+        if n % 3 == 0:
+            pay(placed.id, alice.id)
     page = orders.list_orders_for_user(session, alice.id)
     assert page.total == 12 and page.pages == 2 and len(page.items) == 10
     assert page.items[0].id > page.items[-1].id
     assert orders.list_orders_for_user(session, alice.id, page=2).items[-1].number == "000001"
     assert orders.list_orders_for_user(session, bob.id).total == 0
+    # An account holds stock for one unpaid order: each checkout ended the unpaid one before it.
+    statuses = [item.status for item in page.items]
+    assert statuses[0] == "awaiting_payment" and page.items[0].can_pay
+    assert set(statuses[1:]) == {"paid", "expired"} and not any(item.can_pay for item in page.items[1:])
 
     detail = orders.order_detail(session, page.items[0].id, user_id=alice.id)
-    assert detail.lines[0].name == "Widget" and detail.history[0].to_status == "pending"
+    assert detail.lines[0].name == "Widget" and detail.history[0].to_status == "awaiting_payment"
     assert detail.history[0].by == "you"
+    assert detail.can_pay and detail.payment_due_at and not detail.confirming and detail.card == ""
     assert orders.order_detail(session, page.items[0].id).history[0].by == "alice"
+    expired = orders.order_detail(session, page.items[1].id, user_id=alice.id)
+    assert [(step.from_status, step.to_status, step.by) for step in expired.history] == [
+        ("", "awaiting_payment", "you"),
+        ("awaiting_payment", "expired", "you"),
+    ]
+    assert expired.payment_due_at == "" and not expired.can_pay
+    # Every expired hold gave its units back; only the paid orders and the open hold keep theirs.
+    session.expire_all()
+    kept = sum(1 + n % 2 for n in range(12) if n % 3 == 0 or n == 11)
+    assert session.get(Product, widget.id).stock == 50 - kept
     assert detail.shipping_lines == ["Ada Lovelace", "12 Analytical St", "N1 9GU London", "United Kingdom"]
     with pytest.raises(NotFound):
         orders.order_detail(session, page.items[0].id, user_id=bob.id)
@@ -267,9 +291,26 @@ def test_a_shopper_never_sees_who_on_the_staff_changed_an_order(session):
     widget = make_product(session, "Widget", price_cents=500, stock=5)
     fill_cart(session, alice, (widget, 1))
     order = place(alice.id, key="staff-view")
-    orders.change_status(session, order.id, "paid", staff.id, "pending")
+    pay(order.id, alice.id)  # her card pays: her own move
+    with session_scope(write=True) as scoped:
+        orders.change_status(scoped, order.id, "shipped", staff.id, "paid")
+    session.expire_all()
     mine = orders.order_detail(session, order.id, user_id=alice.id)
-    assert [step.by for step in mine.history] == ["you", "the shop"]
+    assert [(step.to_status, step.by) for step in mine.history] == [
+        ("awaiting_payment", "you"), ("paid", "you"), ("shipped", "the shop")
+    ]  # fmt: skip
     assert "night_shift_dave" not in repr(mine)
     admins = orders.order_detail(session, order.id)
-    assert [step.by for step in admins.history] == ["alice", "night_shift_dave"]
+    assert [step.by for step in admins.history] == ["alice", "alice", "night_shift_dave"]
+
+
+def test_nobody_marks_an_order_paid_by_hand(session):
+    alice = make_user(session, "alice")
+    staff = make_user(session, "staff", is_admin=True)
+    fill_cart(session, alice, (make_product(session, stock=5), 1))
+    order = place(alice.id, key="by-hand")
+    with pytest.raises(ServiceError, match="Orders become paid when their payment goes through"):
+        orders.change_status(session, order.id, "paid", staff.id, "awaiting_payment")
+    session.rollback()
+    assert orders.allowed_next_statuses("awaiting_payment") == ["cancelled"]
+    assert orders.order_detail(session, order.id).status == "awaiting_payment"

@@ -64,9 +64,9 @@ def test_a_checkout_runs_a_bounded_number_of_queries(session, lines):
     shown = shown_cart(user.id)
     with counted() as statements, session_scope(write=True) as scoped:
         orders.place_order(scoped, user.id, address, f"key-{lines}", shown)
-    # Fixed: idempotency check, cart read, order insert, items insert (batched), its e-mail (the
-    # outbox), history, cart clear. Per line: one conditional stock UPDATE (which is what makes
-    # overselling impossible).
+    # Fixed: idempotency check, cart read, the account's earlier unpaid orders (none here), order
+    # insert, items insert (batched), history, cart clear; no e-mail: that waits for the payment.
+    # Per line: one conditional stock UPDATE (which is what makes overselling impossible).
     assert len(statements) == 7 + lines, "\n".join(s[:80] for s in statements)
 
 

@@ -241,16 +241,20 @@ def cancel_unpaid(session: Session, order: Order, actor_id: int) -> None:
         raise ServiceError(f"Order #{_number(order.id)} changed since you opened it: it is {order.status} now.")
 
 
+def _overdue(now: datetime):
+    return select(Order).where(
+        Order.status.in_(PAYABLE), Order.payment_due_at <= now, Order.payment_status.not_in(IN_FLIGHT)
+    )
+
+
+def has_overdue(session: Session, now: datetime | None = None) -> bool:
+    """Whether expire_overdue has anything to do (a read: an idle reconciler never takes the write lock)."""
+    return session.exec(_overdue(now or utcnow()).limit(1)).first() is not None
+
+
 def expire_overdue(session: Session, now: datetime | None = None) -> list[int]:
     """Unpaid orders past their deadline, with no payment in flight: expired, their stock back."""
-    now = now or utcnow()
-    overdue = session.exec(
-        select(Order).where(
-            Order.status.in_(PAYABLE),
-            Order.payment_due_at <= now,
-            Order.payment_status.not_in(IN_FLIGHT),
-        )
-    ).all()
+    overdue = session.exec(_overdue(now or utcnow())).all()
     return [order.id for order in overdue if _end_unpaid(session, order, S.EXPIRED, actor_id=None)]
 
 

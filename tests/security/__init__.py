@@ -9,13 +9,15 @@ and changed nothing:
 - test_edge.py: security headers and a Content-Security-Policy the built app runs under,
   websocket origins, /metrics.
 - test_input.py: hostile search text, decompression-bomb uploads.
+- test_payment_form.py: junk card payloads sent straight to the checkout's handlers, paying
+  for somebody else's order, card testing (payment attempts per account, a parallel burst).
 - test_protocol.py: events the shop does not have, data that is not an event, and the
   frontend-exception event as a log flood.
 - test_sessions.py: what a tab gets back from the server after its user logged out or
   someone else logged in on it.
 - test_state_store.py: connection floods (what anonymous tabs leave on the server, and for
   how long); a tab that outlived its state loses nothing. What Redis keeps of a session
-  token: e2e/test_scale_path.py.
+  token, and that it keeps no card number or CVC: e2e/test_scale_path.py.
 
 Attacks that already failed before this suite and are proved elsewhere:
 - every admin event handler refuses shoppers and nobody: tests/test_admin_security.py;

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import time
 
-from bench.loadgen import AUTH_FORM, CART, NAMESPACE, ROOT, router_data
+from bench.loadgen import AUTH_FORM, CART, CHECKOUT, NAMESPACE, ROOT, SESSION, router_data
+from e2e.helpers import wait_until
 from tests.security.conftest import Client, in_own_loop
 
 FRONTEND_EXCEPTION = f"{ROOT}.reflex___state____frontend_event_exception_state.handle_frontend_exception"
@@ -25,6 +26,20 @@ async def _send_raw(url: str, address: str, messages: list) -> Client:
         await client.client.emit("event", message, namespace=NAMESPACE)
     await client.client.sleep(2)
     await client.close()
+    return client
+
+
+async def _send_then_a_real_event(url: str, address: str, messages: list) -> Client:
+    """`messages`, then a real event whose answer says the tab has handled all of them."""
+    client = Client(url, address)
+    await client.connect("/")
+    try:
+        for message in messages:
+            await client.client.emit("event", message, namespace=NAMESPACE)
+        await client.send("cart", CART, "load_cart", route=router_data("/cart"),
+                          until=lambda d: "item_count_rx_state_" in d.get(CART, {}))  # fmt: skip
+    finally:
+        await client.close()
     return client
 
 
@@ -61,6 +76,28 @@ def test_events_whose_arguments_do_not_fit_are_one_quiet_warning(shop_server):
     assert not [line for line in lines if "exc_info" in line or "Traceback" in json.dumps(line)]
     refused = [line for line in lines if line["message"].startswith("refused an event whose arguments")]
     assert len(refused) == 1 and refused[0]["level"] == "WARNING"
+
+
+def test_setvar_of_a_var_without_a_setter_sets_nothing_and_is_one_quiet_warning(shop_server):
+    """Every Reflex state answers `setvar(var_name, value)`, which calls the var's `set_<name>`. The shop has no
+    automatic setters, so it can set nothing (the order a tab pays for, who is logged in), and a client that
+    tries is refused as one with arguments that do not fit: no error, no traceback, no toast."""
+    offset = shop_server.log_file.stat().st_size
+    someone_elses = {"id": 1, "number": "000001", "status": "payment_failed", "can_pay": True}
+    messages = [
+        event(f"{CHECKOUT}.setvar", {"var_name": "pay_order", "value": someone_elses}),
+        event(f"{SESSION}.setvar", {"var_name": "username", "value": "admin"}),
+        event(f"{CART}.setvar", {"var_name": "no_such_var", "value": 1}),
+    ] * 4
+    client = in_own_loop(_send_then_a_real_event(shop_server.url, "198.18.90.4", messages))
+    # The tab's events run in order: the real one answered, the log has what the forged ones left.
+    wait_until(lambda: any(line["level"] != "INFO" for line in appended_lines(shop_server.log_file, offset)))
+    lines = appended_lines(shop_server.log_file, offset)
+    assert not [line for line in lines if line["level"] in ("ERROR", "CRITICAL")], lines
+    assert not [line for line in lines if "exc_info" in line or "Traceback" in json.dumps(line)]
+    refused = [line for line in lines if line["message"].startswith("refused an event")]
+    assert len(refused) == 1 and refused[0]["level"] == "WARNING", lines
+    assert client.error_toasts() == []
 
 
 def test_a_frontend_exception_flood_cannot_push_the_audit_trail_out_of_the_log(shop_server):
