@@ -62,6 +62,4 @@ def pay(order_id: int, user_id: int, card: CardSummary = VISA_4242) -> Order:
 
 def decline(order_id: int, user_id: int, message: str = "Your card was declined: insufficient funds.") -> Order:
     """The order's card declined, as the service's decline is recorded (payment_failed, stock back)."""
-    return settle(
-        order_id, user_id, Charge(ChargeOutcome.DECLINED, message=message, decline_code="insufficient_funds")
-    )
+    return settle(order_id, user_id, Charge(ChargeOutcome.DECLINED, message=message, decline_code="insufficient_funds"))

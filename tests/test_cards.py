@@ -15,6 +15,7 @@ GOOD = {"card_name": "Ada Lovelace", "card_number": "4242424242424242", "card_ex
 NUMBER_ERROR = "Enter the card number as printed on the card (12 to 19 digits)."
 EXPIRY_ERROR = "Enter the expiry as MM/YY, e.g. 04/29."
 CVC_ERROR = "Enter the 3 or 4 digits of the security code on the card."
+MONTH_ERROR = "Enter the expiry as MM/YY, e.g. 04/29: the month is 01 to 12."
 
 
 def errors_of(**fields: str) -> dict[str, str]:
@@ -122,7 +123,7 @@ def test_a_past_expiry_is_refused(typed):
 
 @pytest.mark.parametrize("typed", ["00/34", "13/34", "99/2034"])
 def test_a_month_out_of_range_is_refused(typed):
-    assert errors_of(card_expiry=typed) == {"card_expiry": "Enter the expiry as MM/YY, e.g. 04/29: the month is 01 to 12."}
+    assert errors_of(card_expiry=typed) == {"card_expiry": MONTH_ERROR}
 
 
 @pytest.mark.parametrize(
@@ -172,7 +173,7 @@ def test_every_field_is_judged_and_the_errors_come_in_the_forms_order():
 
 @pytest.mark.parametrize(
     "number",
-    ["4242424242424241", "4242 4242 4242 424", "4000-0000-0000-0003", "４２４２４２４２４２４２４２４２", "4242424242424242" * 3],
+    ["4242424242424241", "4242 4242 4242 424", "4000-0000-0000-0003", "４２４２" * 4, "4242424242424242" * 3],
 )
 def test_no_error_message_contains_the_number(number):
     with pytest.raises(FieldErrors) as refused:

@@ -38,8 +38,17 @@ HANDLERS = sorted(
 
 def test_handlers_were_found():
     names = {name for _, name, _ in HANDLERS}
-    assert {"load_cart", "add_to_cart", "log_in", "register", "place_order", "pay_order_again", "load_listing",
-            "save_product", "open_checkout"} <= names
+    assert {
+        "load_cart",
+        "add_to_cart",
+        "log_in",
+        "register",
+        "place_order",
+        "pay_order_again",
+        "load_listing",
+        "save_product",
+        "open_checkout",
+    } <= names
 
 
 @pytest.mark.parametrize(("state", "name", "handler"), HANDLERS, ids=[f"{s}.{n}" for s, n, _ in HANDLERS])

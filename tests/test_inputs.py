@@ -101,8 +101,18 @@ def test_an_over_long_field_is_refused_with_a_message_never_stored_cut():
                             "country": "Country must be at most 60 characters."}  # fmt: skip
     # The card's fields alike: an over-long name is said, not cut; an over-long number is not a number.
     state = _state(CheckoutState)
-    form = {"email": "a@example.com", "name": "N", "line1": "1 St", "city": "C", "postal_code": "1000",
-            "country": "Norway", **CARD, "card_name": "C" * 150, "card_number": "4242" * 6, "card_cvc": "12345"}
+    form = {
+        "email": "a@example.com",
+        "name": "N",
+        "line1": "1 St",
+        "city": "C",
+        "postal_code": "1000",
+        "country": "Norway",
+        **CARD,
+        "card_name": "C" * 150,
+        "card_number": "4242" * 6,
+        "card_cvc": "12345",
+    }
     _run(CheckoutState.event_handlers["place_order"].fn, state, form)
     assert state.errors == {
         "card_name": "Name on card must be at most 120 characters.",

@@ -10,7 +10,7 @@ OutOfStock and nothing changes); answers arrive late for old attempts; admins ed
 forms opened earlier, hide and show them, ship, deliver and cancel orders (refunds go through or
 fail), sometimes from a page that shows an older status.
 
-The payment service is not called here (that is tests/test_payment_*.py and e2e): the machine
+The payment service is not called here (tests/test_payments.py, tests/payment_gateway/ and e2e do): the machine
 is the service. It builds the `Charge` each call would have returned and keeps the service's
 ledger itself: per attempt key, the amount captured and how much of it was refunded. After every
 step:
@@ -668,6 +668,7 @@ class Shop(RuleBasedStateMachine):
             if row.status in KEEPS_MONEY:
                 assert row.payment_status == P.CAPTURED and row.payment_reference, (row.id, row.status)
                 assert captured[row.id] == 1, f"order {row.id} is {row.status} without a captured payment"
+                assert (row.payment_reference, row.card_last4) == (self.orders[row.id].reference, CARD.last4)
 
         # Stock: what is on the shelf, held and sold adds up to the start (and the admins' changes);
         # expired, declined and cancelled orders are in none of them: they hold nothing.

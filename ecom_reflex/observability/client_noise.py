@@ -79,9 +79,17 @@ _ARGUMENTS_DO_NOT_FIT = re.compile(
 )
 
 
+# Reflex answers a built-in `setvar` event on every state by calling set_<name>; the shop has no
+# automatic setters, so a client's setvar of any var ends here, having set nothing.
+_NO_SUCH_SETTER = re.compile(r"^'\w+State' object has no attribute 'set_\w*'$")
+
+
 def refused_malformed_event(exception: Exception) -> bool:
-    """True, after logging it as a refusal, when `exception` says a client's event did not fit its handler."""
-    if not isinstance(exception, TypeError) or not _ARGUMENTS_DO_NOT_FIT.match(str(exception)):
+    """True, after logging it as a refusal, when `exception` says a client's event did not fit its handler
+    (arguments that do not fit, or a `setvar` of a var that has no setter)."""
+    fits = isinstance(exception, TypeError) and _ARGUMENTS_DO_NOT_FIT.match(str(exception))
+    no_setter = isinstance(exception, AttributeError) and _NO_SUCH_SETTER.match(str(exception))
+    if not (fits or no_setter):
         return False
     if _limiter.hit(UNKNOWN_EVENTS, "malformed_event", _current_client()):
         logger.warning("refused an event whose arguments do not fit its handler")

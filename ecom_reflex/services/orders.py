@@ -198,6 +198,13 @@ def place_order(
         if existing is None:
             raise ServiceError("Your order could not be placed; please try again.") from None
         return PlacedOrder(existing, created=False, items=0)
+    except (OutOfStock, order_payments.PaymentInFlight):
+        # The same race lost earlier (PostgreSQL): the concurrent submission's order took the last
+        # units, or is being paid. It is this attempt's order; without one, the refusal stands.
+        existing = find_by_idempotency_key(session, user_id, idempotency_key)
+        if existing is None:
+            raise
+        return PlacedOrder(existing, created=False, items=0)
     return PlacedOrder(order, created=True, items=sum(item.quantity for item, _ in rows))
 
 
