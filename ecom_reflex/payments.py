@@ -80,17 +80,17 @@ async def charge(attempt: Attempt, card: Card, *, actor_id: int | None) -> Paid:
             current.set_attribute("payment.decline_code", result.decline_code)
 
     def record(session):
-        order = order_payments.record_charge(session, attempt.order_id, attempt.number, result, actor_id=actor_id)
-        return order.status, order.total_cents
+        recorded = order_payments.record_charge(session, attempt.order_id, attempt.number, result, actor_id=actor_id)
+        return recorded.order.status, recorded.order.total_cents, recorded.paid
 
-    status, total_cents = await run_db(lambda: transaction(record, write=True))
+    status, total_cents, paid_now = await run_db(lambda: transaction(record, write=True))
     card_summary = result.card
     business.payment_attempt(
         attempt.order_id, attempt.number, result.outcome.value, decline_code=result.decline_code,
         brand=card_summary.brand if card_summary else "", last4=card_summary.last4 if card_summary else "",
         error=result.error,
     )  # fmt: skip
-    if result.approved:
+    if paid_now:
         await _order_paid(attempt.order_id, total_cents)
     return Paid(result, attempt.order_id, status)
 
@@ -116,11 +116,15 @@ async def refund(order_id: int | None = None) -> int:
     for item in pending:
         with span("payment.refund", **{"order.id": item.order_id, "payment.amount_cents": item.amount_cents}):
             result = await client().refund(item.key, item.reference, item.amount_cents)
-        business.refund_attempt(item.order_id, result.ok, result.message)
-        if result.ok:
-            await run_db(
-                lambda item=item: transaction(lambda s: order_payments.record_refund(s, item.order_id), write=True)
-            )
+        if not result.ok:
+            business.refund_attempt(item.order_id, False, result.message)
+            continue
+        # Two rounds may refund one order at once (the service answers both the same): the one whose
+        # record moved the order counts it.
+        if await run_db(
+            lambda item=item: transaction(lambda s: order_payments.record_refund(s, item.order_id), write=True)
+        ):
+            business.refund_attempt(item.order_id, True)
             done += 1
     return done
 
@@ -134,10 +138,10 @@ async def _reconcile(attempt: Attempt) -> None:
     def record(session):
         return order_payments.record_charge(session, attempt.order_id, attempt.number, result, actor_id=None)
 
-    order = await run_db(lambda: transaction(record, write=True))
+    recorded = await run_db(lambda: transaction(record, write=True))
     business.payment_resolved(attempt.order_id, attempt.number, result.outcome.value)
-    if result.approved:
-        await _order_paid(attempt.order_id, order.total_cents)
+    if recorded.paid:
+        await _order_paid(attempt.order_id, recorded.order.total_cents)
 
 
 async def reconcile_once() -> None:

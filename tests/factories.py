@@ -51,7 +51,8 @@ def settle(order_id: int, user_id: int, charge: Charge) -> Order:
 
     attempt = transaction(lambda s: order_payments.start_attempt(s, order_id, user_id, HOLD), write=True)
     return transaction(
-        lambda s: order_payments.record_charge(s, order_id, attempt.number, charge, actor_id=user_id), write=True
+        lambda s: order_payments.record_charge(s, order_id, attempt.number, charge, actor_id=user_id).order,
+        write=True,
     )
 
 

@@ -68,7 +68,7 @@ def test_a_paid_order_queues_its_order_placed_email_with_the_card_in_the_payment
     def record(scoped: Session):
         return order_payments.record_charge(scoped, order.id, attempt.number, approved, actor_id=user.id)
 
-    assert transaction(record, write=True).status == "paid"
+    assert transaction(record, write=True).order.status == "paid"
 
     (email,) = outbox_rows()
     assert (email.kind, email.recipient, email.status, email.order_id) == ("order_placed", "ada@example.com",
@@ -82,7 +82,7 @@ def test_a_paid_order_queues_its_order_placed_email_with_the_card_in_the_payment
         assert f"https://shop.example.com/orders/{order.id}" in text
     # The same answer recorded again (a reconciler, a second worker) is not a second e-mail;
     # nor is the same checkout submitted again.
-    assert transaction(record, write=True).status == "paid"
+    assert transaction(record, write=True).order.status == "paid"
     place(user.id, address=ADDRESS)
     assert len(outbox_rows()) == 1
 

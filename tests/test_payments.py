@@ -554,11 +554,6 @@ def test_a_burst_of_parallel_attempts_gets_exactly_the_limit_through(five_per_mi
     assert refusal.message == f"Too many payment attempts {who_words}. Try again in 1 minute."
 
 
-@pytest.mark.xfail(
-    strict=False,  # the race is lost most of the time, not every time
-    reason="product bug: services/throttling._limiter and _rates are functools.cache'd without a lock, so the "
-    "first burst in a fresh worker builds several in-memory limiters and each counts its own share",
-)
 @pytest.mark.parametrize("five_per_minute", ["account"], indirect=True)
 def test_the_first_burst_in_a_fresh_worker_gets_no_more_than_the_limit_either(five_per_minute):
     answers = burst(five_per_minute, warm=False)
@@ -588,11 +583,6 @@ def test_the_same_attempt_charged_twice_at_once_is_charged_once(payment_service,
     assert stock_now(product.id) == 8 and [email.kind for email in emails()] == ["order_placed"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: ecom_reflex/payments.charge and _reconcile count an order placed (ecommerce_orders_total, "
-    "revenue) for every approved answer, also when record_charge found the order already paid and changed nothing",
-)
 def test_an_order_paid_by_two_answers_of_one_attempt_is_counted_once(payment_service, shop, session):
     user, _, product = shop
     order = checkout(session, user, product)

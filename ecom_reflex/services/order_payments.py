@@ -156,7 +156,16 @@ def _not_payable(order: Order, now: datetime) -> str:
     return f"Order #{number} is paid already."
 
 
-def record_charge(session: Session, order_id: int, attempt: int, charge: Charge, *, actor_id: int | None) -> Order:
+@dataclass(frozen=True)
+class Recorded:
+    """The order after an answer was recorded; `paid` only for the one answer that made it paid,
+    so an order answered twice (the call and the reconciler, a retried request) is counted once."""
+
+    order: Order
+    paid: bool = False
+
+
+def record_charge(session: Session, order_id: int, attempt: int, charge: Charge, *, actor_id: int | None) -> Recorded:
     """What became of attempt `attempt`: approved -> paid (and its e-mail), declined -> payment_failed
     with the stock back, unknown -> left for the reconciler. A stale answer (another attempt since)
     changes nothing."""
@@ -166,7 +175,7 @@ def record_charge(session: Session, order_id: int, attempt: int, charge: Charge,
     expected = {"payment_attempts": attempt}
     if charge.outcome is ChargeOutcome.UNKNOWN:
         _move(session, order, {**expected, "payment_status": P.PROCESSING.value}, payment_status=P.UNKNOWN.value)
-        return order
+        return Recorded(order)
     in_flight = or_(Order.payment_status == P.PROCESSING.value, Order.payment_status == P.UNKNOWN.value)
     moved = session.execute(
         update(Order)
@@ -176,7 +185,7 @@ def record_charge(session: Session, order_id: int, attempt: int, charge: Charge,
     ).rowcount
     session.refresh(order)
     if not moved:
-        return order
+        return Recorded(order)
     previous = order.status
     if charge.approved:
         card = charge.card
@@ -187,17 +196,19 @@ def record_charge(session: Session, order_id: int, attempt: int, charge: Charge,
         # The rules keep a payment in flight from expiring or being cancelled; were it to happen,
         # the captured money goes back (refund_pending) rather than staying without its order.
         target = S.PAID if previous == S.AWAITING_PAYMENT else S.REFUND_PENDING
-        _move(session, order, {"status": previous}, status=target.value, **values)
+        if not _move(session, order, {"status": previous}, status=target.value, **values):
+            return Recorded(order)
         _history(session, order, previous, target.value, actor_id)
-        if target is S.PAID:
-            mail.queue_order_placed(session, order, _mail_lines(session, order.id))
-        return order
+        if target is not S.PAID:
+            return Recorded(order)
+        mail.queue_order_placed(session, order, _mail_lines(session, order.id))
+        return Recorded(order, paid=True)
     _move(session, order, {"status": S.AWAITING_PAYMENT.value}, status=S.PAYMENT_FAILED.value,
           payment_error=charge.message[:200])  # fmt: skip
     if order.status == S.PAYMENT_FAILED and previous == S.AWAITING_PAYMENT:
         stock.give_back(session, order.id)
         _history(session, order, previous, order.status, actor_id)
-    return order
+    return Recorded(order)
 
 
 def _mail_lines(session: Session, order_id: int) -> list[tuple[str, int, int]]:

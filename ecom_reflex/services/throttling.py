@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -36,8 +37,18 @@ class Refusal:
     message: str
 
 
-@functools.cache
+# functools.cache does not stop two threads of a fresh worker from both building the storage:
+# each would count its own share of the first burst. The lock makes the first build the only one.
+_building = threading.Lock()
+
+
 def _limiter() -> MovingWindowRateLimiter:
+    with _building:
+        return _built_limiter()
+
+
+@functools.cache
+def _built_limiter() -> MovingWindowRateLimiter:
     return MovingWindowRateLimiter(storage_from_string(get_settings().redis_url or "memory://"))
 
 
@@ -138,5 +149,6 @@ def payment_refusal(address: str, account: str) -> Refusal | None:
 
 def forget() -> None:
     """Drop the storage and rates (tests): the next call builds them afresh from the settings."""
-    _limiter.cache_clear()
+    with _building:
+        _built_limiter.cache_clear()
     _rates.cache_clear()
