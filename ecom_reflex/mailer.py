@@ -7,7 +7,9 @@ sending, and an idle sender costs one indexed query per EMAIL_POLL_SECONDS.
 Each e-mail is sent through SMTP (aiosmtplib, on the event loop: nobody waits on the mail server)
 or, with SMTP_URL unset, written to the JSON log with the reset link's secret taken out. Each try
 is a span of its own trace, linked to the trace of the request that queued it (the order, the
-reset request); its outcome is counted and logged with the address masked.
+reset request); its outcome is counted and logged with the address masked. A password-reset
+e-mail is queued without its link: each try makes a new one as it builds the message, so the
+link's secret is never stored (services/password_reset.py).
 
 Delivery is at least once. A row is marked sent only after the SMTP server accepted it; a worker
 that dies between the two leaves the row claimed, and it is sent again when the claim's lease
@@ -33,7 +35,7 @@ from ecom_reflex.models import EmailStatus
 from ecom_reflex.observability import business, metrics
 from ecom_reflex.observability.tracing import linked_span
 from ecom_reflex.offload import run_db
-from ecom_reflex.services import outbox
+from ecom_reflex.services import outbox, password_reset
 from ecom_reflex.services.mail import redact
 from ecom_reflex.settings import Settings
 
@@ -111,11 +113,20 @@ def _describe(error: BaseException, recipient: str) -> str:
     return text[: outbox.MAX_ERROR_LENGTH]
 
 
+def _with_reset_link(email: outbox.ClaimedEmail) -> outbox.ClaimedEmail:
+    """A reset e-mail is queued without its link: a new one is made now, for this try, and lives only in
+    the message (services/password_reset.py), never in the database."""
+    username, token = transaction(lambda session: password_reset.make_link(session, email.id), write=True)
+    return password_reset.with_link(email, username, token)
+
+
 async def deliver(transport: LogTransport | SmtpTransport, email: outbox.ClaimedEmail, settings: Settings) -> None:
     """One try at one claimed e-mail, then the row marked with what became of it."""
     attributes = {"email.kind": email.kind, "email.attempt": email.attempt, "email.outbox_id": email.id}
     with linked_span("email.send", email.traceparent, **attributes) as span:
         try:
+            if email.kind == "password_reset":
+                email = await run_db(_with_reset_link, email)
             await transport.send(email)
         except Exception as error:  # refused, unreachable, or a message that cannot be built: this try failed
             # Marked either way, never left claimed: an e-mail that always fails is given up after

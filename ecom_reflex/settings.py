@@ -85,17 +85,21 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(default=None, min_length=16)
 
     # Throttling (services/throttling.py), in the `limits` library's notation ("5 per minute; 20 per hour").
-    # Failed logins from one client address, for any account: past it, that address may not log in.
-    login_failures_per_address: str = "30 per 15 minutes"
-    # Failed logins from one address for one account: past it, that address may not try that account.
-    login_failures_per_account_and_address: str = "5 per 15 minutes"
-    # Failed logins for one account from anywhere: past it, only addresses with no recent failure may try it.
-    login_failures_per_account: str = "20 per 15 minutes"
+    # Each attempt takes its slot before the work it limits, so a parallel burst gets no more through.
+    # Login attempts from one client address, for any account: past it, that address may not log in.
+    login_attempts_per_address: str = "30 per 15 minutes"
+    # Login attempts from one address for one account (a success clears it): past it, that address may
+    # not try that account.
+    login_attempts_per_account_and_address: str = "5 per 15 minutes"
+    # Login attempts for one account from anywhere: past it, only addresses with no recent attempt may try it.
+    login_attempts_per_account: str = "20 per 15 minutes"
+    # Registrations one address may attempt, refused ones included.
     registrations_per_address: str = "5 per minute; 20 per hour"
-    # Password-reset requests from one client address (any e-mail), and for one e-mail address
-    # (from anywhere; counted alike whether an account has it or not, so it tells nothing).
+    # Password-reset requests from one client address (any e-mail typed).
     password_resets_per_address: str = "5 per minute; 20 per hour"
-    password_resets_per_account: str = "3 per 15 minutes; 10 per day"
+    # Reset e-mails one address receives (counted as they are sent, not as they are asked for): short
+    # enough that a flood of requests never keeps the owner from a link for long.
+    password_reset_emails_per_recipient: str = "3 per hour"
 
     # E-mail (ecom_reflex/mailer.py). Unset SMTP_URL: every e-mail is written to the JSON log
     # instead (reset links redacted), so the shop runs with nothing more.
@@ -157,12 +161,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "login_failures_per_address",
-        "login_failures_per_account_and_address",
-        "login_failures_per_account",
+        "login_attempts_per_address",
+        "login_attempts_per_account_and_address",
+        "login_attempts_per_account",
         "registrations_per_address",
         "password_resets_per_address",
-        "password_resets_per_account",
+        "password_reset_emails_per_recipient",
         "payment_attempts_per_account",
         "payment_attempts_per_address",
     )

@@ -97,10 +97,17 @@ def email_attempt(kind: str, outcome: str, recipient: str, attempt: int, error: 
     logger.log(level, f"e-mail {outcome}", extra=fields)
 
 
-def password_reset_requested(account_found: bool) -> None:
-    """Never the address typed: whether an account has it is for the log, not for the asker."""
+def password_reset_requested() -> None:
+    """Answered (the same whether an account has the address or not); never the address typed."""
     metrics.PASSWORD_RESETS.labels(step="requested").inc()
-    logger.info("password reset requested", extra={"action": "password_reset", "account_found": account_found})
+    logger.info("password reset requested", extra={"action": "password_reset"})
+
+
+def password_reset_decided(outcome: str) -> None:
+    """What became of a request once answered: queued (an e-mail with a link), no_account, or capped
+    (its address had its reset e-mails for now). For the log and the metric, never for the asker."""
+    metrics.PASSWORD_RESETS.labels(step=outcome).inc()
+    logger.info(f"password reset request: {outcome}", extra={"action": "password_reset", "outcome": outcome})
 
 
 def password_reset_throttled(reason: str) -> None:

@@ -93,10 +93,12 @@ EMAIL_OUTBOX_OLDEST_AGE = Gauge(
 )
 PASSWORD_RESETS = Counter(
     "ecommerce_password_resets",
-    "Password resets by step: requested, throttled, completed, refused (a used, expired or unknown link).",
+    "Password resets by step: requested (answered), throttled (refused: too many from the address), then"
+    " queued (an e-mail with a link), no_account or capped (no e-mail: its address had its reset e-mails for"
+    " now), completed, refused (a used, expired or unknown link).",
     ["step"],
 )
-PASSWORD_RESET_STEPS = ("requested", "throttled", "completed", "refused")
+PASSWORD_RESET_STEPS = ("requested", "throttled", "queued", "no_account", "capped", "completed", "refused")
 FAULT_FLAGS = Gauge(
     "ecommerce_fault_flag",
     "Current value of each fault flag (ecom_reflex/faults.py); 0 is off.",

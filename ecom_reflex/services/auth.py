@@ -51,7 +51,7 @@ INVALID_CREDENTIALS = "Wrong username or password."
 
 class LoginStatus(StrEnum):
     SUCCESS = "success"
-    FAILURE = "failure"  # unknown user or wrong password: what throttling counts
+    FAILURE = "failure"  # unknown user or wrong password
     DISABLED = "disabled"  # the right password for a disabled account
 
 

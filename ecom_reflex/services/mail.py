@@ -139,9 +139,11 @@ def queue_order_refunded(session: Session, order: Order) -> OutboxEmail:
     return queue_order_status(session, order, "order_refunded")
 
 
-def queue_password_reset(session: Session, user: User, reset_path: str, minutes: int) -> OutboxEmail:
-    email = render("password_reset", username=user.username, reset_url=link(reset_path), minutes=minutes)
-    return _queue(session, "password_reset", user.email, email, user_id=user.id)
+def queue_password_reset(session: Session, user: User) -> OutboxEmail | None:
+    """Queued without a body: the sender writes it out with a new link as it sends (services/password_reset.py
+    make_link, with_link), so the link's secret is never stored."""
+    subject = SUBJECTS["password_reset"].format(shop=SHOP_NAME, number="")
+    return _queue(session, "password_reset", user.email, RenderedEmail(subject, "", ""), user_id=user.id)
 
 
 def queue_password_changed(session: Session, user: User) -> OutboxEmail:

@@ -1,17 +1,20 @@
 """Forgotten passwords: a single-use link, valid for 30 minutes, e-mailed to the account's address.
 
 The token is random (32 bytes) and travels only in the e-mail and the link; the database keeps its
-SHA-256. A link stops working when it is used, when a newer one is asked for, when the password
-changes any other way, and after RESET_LIFETIME. The link carries the token after a `#`, so the
-browser never sends it in a request line that a proxy or server might log.
+SHA-256. It is made by the sender as it builds the e-mail (`make_link`, `with_link`, called from
+ecom_reflex/mailer.py): the queued e-mail holds no link, so the token is never written anywhere, in
+no table, log or WAL page, sent or given up. A link stops working when it is used, when a newer one
+is made, when the password changes any other way, and after RESET_LIFETIME. The link carries the
+token after a `#`, so the browser never sends it in a request line that a proxy or server might log.
 
-Asking gives the same answer whether or not an account has the address (the caller's job), and
-costs the same: one short write transaction either way. Throttling is the caller's
-(services/throttling.py).
+Asking does the same work whether or not an account has the address: the caller answers at once and
+decides in the background (`account_for_email`, then the recipient's reset-e-mail cap in
+services/throttling.py, then `queue_reset_email`), so neither the answer nor its time says anything.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -19,9 +22,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
-from ecom_reflex.models import PasswordReset, User, utcnow
+from ecom_reflex.models import OutboxEmail, PasswordReset, User, utcnow
 from ecom_reflex.services import auth, mail
 from ecom_reflex.services.errors import ServiceError
+from ecom_reflex.services.outbox import ClaimedEmail
 
 RESET_LIFETIME = timedelta(minutes=30)
 TOKEN_BYTES = 32
@@ -45,14 +49,29 @@ def token_from_fragment(fragment: str) -> str:
     return token if TOKEN_PATTERN.fullmatch(token) else ""
 
 
-def request_reset(session: Session, email: str, now: datetime | None = None) -> bool:
-    """E-mail a reset link to the active account with `email` (lower-cased), if there is one: the
-    link row and its e-mail in the caller's write transaction. Whether one was sent, for the log."""
+def account_for_email(session: Session, email: str) -> int | None:
+    """The id of the active account a reset link for `email` (as typed) would be for, or None. Reads only."""
+    return session.exec(
+        select(User.id).where(User.email == email.strip().lower(), User.is_active).order_by(User.id)
+    ).first()
+
+
+def queue_reset_email(session: Session, email: str) -> bool:
+    """Queue the reset e-mail of the active account with `email`, in the caller's write transaction:
+    without its link, which the sender makes (`make_link`). Whether one was queued."""
+    user_id = account_for_email(session, email)
+    return user_id is not None and mail.queue_password_reset(session, session.get(User, user_id)) is not None
+
+
+def make_link(session: Session, outbox_id: int, now: datetime | None = None) -> tuple[str, str]:
+    """As the sender builds the reset e-mail `outbox_id`, in its write transaction: a new link for the
+    account, replacing every older one. (username, token): the token goes only into the e-mail being
+    built; the database keeps its hash."""
     now = now or utcnow()
-    user = session.exec(select(User).where(User.email == email.strip().lower(), User.is_active)).first()
-    if user is None:
-        return False
-    # A newer link replaces every older one.
+    user_id = session.exec(select(OutboxEmail.user_id).where(OutboxEmail.id == outbox_id)).first()
+    user = session.get(User, user_id) if user_id is not None else None
+    if user is None or not user.is_active:
+        raise ServiceError("the account of this reset e-mail is gone or disabled")
     session.exec(delete(PasswordReset).where(PasswordReset.user_id == user.id))
     token = secrets.token_urlsafe(TOKEN_BYTES)
     session.add(
@@ -60,8 +79,14 @@ def request_reset(session: Session, email: str, now: datetime | None = None) -> 
             user_id=user.id, token_hash=auth.hash_token(token), created_at=now, expires_at=now + RESET_LIFETIME
         )
     )
-    mail.queue_password_reset(session, user, reset_path(token), int(RESET_LIFETIME.total_seconds() // 60))
-    return True
+    return user.username, token
+
+
+def with_link(email: ClaimedEmail, username: str, token: str) -> ClaimedEmail:
+    """The claimed reset e-mail, written out with its link (in memory only: see the module docstring)."""
+    minutes = int(RESET_LIFETIME.total_seconds() // 60)
+    rendered = mail.render("password_reset", username=username, reset_url=mail.link(reset_path(token)), minutes=minutes)
+    return dataclasses.replace(email, subject=rendered.subject, text_body=rendered.text, html_body=rendered.html)
 
 
 def _usable(token: str, now: datetime):

@@ -1,17 +1,27 @@
-"""Throttling of logins and registrations, so guessing is slow and nobody gets a lockout button.
+"""Throttling: every limit is a slot taken before the work it limits, so guessing is slow, floods are
+cut off, and nobody gets a lockout button.
 
-Counters live in the `limits` library's storage: in memory with one worker, in Redis when
-REDIS_URL is set, so every worker counts together. Moving windows; the rates are settings.
+Counters live in the `limits` library's storage: in memory with one worker, in Redis when REDIS_URL
+is set, so every worker counts together. Moving windows; the rates are settings. A slot is taken with
+`hit()`, which counts and answers in one step (a lock in memory, one Lua script in Redis): a burst of
+parallel attempts gets no more through than the limit, with one worker or many. Nothing is tested
+first and counted after the work: that let a burst all pass the test before any was counted.
 
-A login is refused before its password is checked when, within the window:
-- its client address failed too often, whatever the account (one client guessing many);
-- its address failed too often for this account (one client guessing one account);
-- the account failed too often from anywhere, and this address failed recently too. The
-  owner, from an address with no recent failure, still gets in with the right password;
-  a spread-out attacker gets one guess per fresh address.
-An unknown username counts exactly like a known one. A success clears its address's count
-for that account. Registrations are counted per address; password-reset requests per address
-and per e-mail address typed.
+A login attempt takes its slots before its password is checked, and is refused when:
+- its client address has used up its attempts, whatever the account (one client guessing many);
+- its address has used up its attempts for this account (one client guessing one account); a
+  success clears this count;
+- the account has used up its attempts from anywhere, and this address made another attempt within
+  its window. The owner, from an address with no recent attempt, still gets in with the right
+  password; an attacker spread over many addresses gets one guess per fresh address.
+A limit that refuses stops there: the slots further down the list are not taken (an address past its
+own limit does not use up the account's). An unknown username counts exactly like a known one.
+
+A registration takes a slot of its address before anything is checked, so refused ones (a name taken,
+a weak password) count too. A password-reset request takes a slot of its address; each reset e-mail
+takes a slot of its recipient when the sender is about to make its link (services/password_reset.py),
+so that cap counts e-mails sent, not requests asked. A payment attempt takes a slot of its address
+and of its account before the payment service is called.
 
 Each call is a round trip to Redis when Redis is used: callers run it in a database thread.
 """
@@ -33,7 +43,9 @@ from ecom_reflex.settings import get_settings
 
 @dataclass(frozen=True)
 class Refusal:
-    reason: str  # what was exceeded: address, account_and_address, account, registrations
+    # What was used up: address, account_and_address, account, registrations, reset_address,
+    # payment_address, payment_account.
+    reason: str
     message: str
 
 
@@ -57,20 +69,22 @@ def _rates(setting: str) -> tuple[RateLimitItem, ...]:
     return tuple(parse_many(getattr(get_settings(), setting)))
 
 
-def _exceeded(setting: str, *key: str) -> float | None:
-    """Seconds until `key` may go on, when a rate of `setting` is used up; else None."""
-    waits = [
-        _limiter().get_window_stats(rate, setting, *key).reset_time - time.time()
-        for rate in _rates(setting)
-        if not _limiter().test(rate, setting, *key)
-    ]
-    return max(waits) if waits else None
+def _take(setting: str, *key: str) -> float | None:
+    """Takes a slot of each rate of `setting` for `key`, atomically; None when every one had room,
+    else the seconds until the full one has room again (the rates before it keep their slot: the
+    attempt was made)."""
+    limiter = _limiter()
+    for rate in _rates(setting):
+        if not limiter.hit(rate, setting, *key):
+            return limiter.get_window_stats(rate, setting, *key).reset_time - time.time()
+    return None
 
 
-def _failed_recently(address: str) -> bool:
-    rates = _rates("login_failures_per_address")
-    return any(_limiter().get_window_stats(rate, "login_failures_per_address", address).remaining < rate.amount
-               for rate in rates)  # fmt: skip
+def _only_one(setting: str, *key: str) -> bool:
+    """Whether `key`'s windows hold no slot but the one just taken: nothing came from it before.
+    Read after the hit, so of a burst that races here none counts as fresh but (at most) the first."""
+    limiter = _limiter()
+    return all(limiter.get_window_stats(rate, setting, *key).remaining >= rate.amount - 1 for rate in _rates(setting))
 
 
 def _wait(seconds: float) -> str:
@@ -78,72 +92,55 @@ def _wait(seconds: float) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def login_refusal(address: str, account: str) -> Refusal | None:
-    """Why a login from `address` for `account` (a lower-cased username) must not be tried now, or None."""
-    if (wait := _exceeded("login_failures_per_address", address)) is not None:
-        return Refusal("address", f"Too many failed logins from your network. Try again in {_wait(wait)}.")
-    if (wait := _exceeded("login_failures_per_account_and_address", address, account)) is not None:
+def take_login_attempt(address: str, account: str) -> Refusal | None:
+    """Takes the slots of a login from `address` for `account` (a lower-cased username) before its
+    password is checked; a Refusal when it must not be tried now."""
+    if (wait := _take("login_attempts_per_address", address)) is not None:
+        return Refusal("address", f"Too many login attempts from your network. Try again in {_wait(wait)}.")
+    fresh = _only_one("login_attempts_per_address", address)
+    if (wait := _take("login_attempts_per_account_and_address", address, account)) is not None:
         return Refusal("account_and_address", f"Too many failed logins for this account. Try again in {_wait(wait)}.")
-    if (wait := _exceeded("login_failures_per_account", account)) is not None and _failed_recently(address):
-        return Refusal("account", f"Too many failed logins for this account. Try again in {_wait(wait)}.")
+    if (wait := _take("login_attempts_per_account", account)) is not None and not fresh:
+        return Refusal("account", f"Too many login attempts for this account. Try again in {_wait(wait)}.")
     return None
 
 
-def login_failed(address: str, account: str) -> None:
-    for setting, key in (
-        ("login_failures_per_address", (address,)),
-        ("login_failures_per_account_and_address", (address, account)),
-        ("login_failures_per_account", (account,)),
-    ):
-        for rate in _rates(setting):
-            _limiter().hit(rate, setting, *key)
-
-
 def login_succeeded(address: str, account: str) -> None:
-    for rate in _rates("login_failures_per_account_and_address"):
-        _limiter().clear(rate, "login_failures_per_account_and_address", address, account)
+    """The right password: this address's attempts at this account start again from none."""
+    for rate in _rates("login_attempts_per_account_and_address"):
+        _limiter().clear(rate, "login_attempts_per_account_and_address", address, account)
 
 
-def registration_refusal(address: str) -> Refusal | None:
-    """A Refusal when `address` has made as many accounts as it may for now."""
-    if (wait := _exceeded("registrations_per_address", address)) is not None:
+def take_registration(address: str) -> Refusal | None:
+    """Takes a registration's slot from `address` before anything is checked (refused ones count
+    too); a Refusal when it has made as many attempts as it may for now."""
+    if (wait := _take("registrations_per_address", address)) is not None:
         return Refusal("registrations", f"Too many new accounts from your network. Try again in {_wait(wait)}.")
     return None
 
 
-def registered(address: str) -> None:
-    for rate in _rates("registrations_per_address"):
-        _limiter().hit(rate, "registrations_per_address", address)
-
-
-def password_reset_refusal(address: str, email: str) -> Refusal | None:
-    """A Refusal when `address`, or anyone for `email`, has asked for reset links as often as it may.
-    Counted by the address typed, known or not, so a refusal says nothing about accounts."""
-    if (wait := _exceeded("password_resets_per_address", address)) is not None:
+def take_reset_request(address: str) -> Refusal | None:
+    """Takes a password-reset request's slot from `address` (whatever the e-mail typed)."""
+    if (wait := _take("password_resets_per_address", address)) is not None:
         return Refusal("reset_address", f"Too many reset requests from your network. Try again in {_wait(wait)}.")
-    if (wait := _exceeded("password_resets_per_account", email)) is not None:
-        return Refusal("reset_account", f"Too many reset requests for this address. Try again in {_wait(wait)}.")
     return None
 
 
-def password_reset_requested(address: str, email: str) -> None:
-    for setting, key in (("password_resets_per_address", address), ("password_resets_per_account", email)):
-        for rate in _rates(setting):
-            _limiter().hit(rate, setting, key)
+def take_reset_email(recipient: str) -> bool:
+    """Takes a reset e-mail's slot for `recipient`, just before its link is made; False when that
+    address has had as many reset e-mails as it may for now (the e-mail is then not sent)."""
+    return _take("password_reset_emails_per_recipient", recipient) is None
 
 
 def payment_refusal(address: str, account: str) -> Refusal | None:
-    """Takes a payment attempt's slot from `address` and from `account`, atomically (`hit` counts and
-    answers in one step), before the call: a burst of parallel attempts gets no more through than the
-    limit. A Refusal when either is used up (card testing tries many cards through one form)."""
+    """Takes a payment attempt's slot from `address` and from `account` before the call: a Refusal
+    when either is used up (card testing tries many cards through one form)."""
     for setting, key, reason, who in (
         ("payment_attempts_per_address", address, "payment_address", "from your network"),
         ("payment_attempts_per_account", account, "payment_account", "for this account"),
     ):
-        for rate in _rates(setting):
-            if not _limiter().hit(rate, setting, key):
-                wait = _limiter().get_window_stats(rate, setting, key).reset_time - time.time()
-                return Refusal(reason, f"Too many payment attempts {who}. Try again in {_wait(wait)}.")
+        if (wait := _take(setting, key)) is not None:
+            return Refusal(reason, f"Too many payment attempts {who}. Try again in {_wait(wait)}.")
     return None
 
 

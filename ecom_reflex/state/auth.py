@@ -49,10 +49,13 @@ def _start(session: Session, user_id: int, guest_lines: dict[int, int]) -> tuple
 async def _login(username: str, password: str, guest_lines: dict[int, int], address: str) -> _Outcome:
     account = auth.account_key(username)
 
-    def begin(session: Session) -> LoginAttempt | Refusal:
-        return throttling.login_refusal(address, account) or auth.begin_login(session, username)
+    def begin() -> LoginAttempt | Refusal:
+        # The attempt's slots first (services/throttling.py): a burst gets no more passwords checked than the limits.
+        return throttling.take_login_attempt(address, account) or transaction(
+            lambda session: auth.begin_login(session, username)
+        )
 
-    attempt = await run_db(transaction, begin)
+    attempt = await run_db(begin)
     if isinstance(attempt, Refusal):
         business.login_throttled(username, attempt.reason)
         return _Outcome(message=attempt.message)
@@ -66,14 +69,12 @@ async def _login(username: str, password: str, guest_lines: dict[int, int], addr
         return _Outcome(token=token, user_id=result.user.id, notices=notices)
 
     outcome = await run_db(lambda: transaction(finish, write=True))
-    # Counted once the transaction has committed.
+    # Counted once the transaction has committed; the attempt itself was counted before the check.
     if outcome.token:
         await run_db(throttling.login_succeeded, address, account)
         bind_user(outcome.user_id)
         business.login_succeeded(username, outcome.user_id)
     else:
-        if outcome.status is LoginStatus.FAILURE:
-            await run_db(throttling.login_failed, address, account)
         business.login_failed(username)
     return outcome
 
@@ -81,12 +82,14 @@ async def _login(username: str, password: str, guest_lines: dict[int, int], addr
 async def _register(
     form: dict[str, str], password: str, confirm: str, guest_lines: dict[int, int], address: str
 ) -> _Outcome:
-    def check(session: Session) -> tuple[str, str] | Refusal:
-        refusal = throttling.registration_refusal(address)
-        return refusal or auth.check_registration(session, form["username"], form["email"], password, confirm)
+    def check() -> tuple[str, str] | Refusal:
+        # The attempt's slot first (services/throttling.py), so a refused registration counts too.
+        return throttling.take_registration(address) or transaction(
+            lambda session: auth.check_registration(session, form["username"], form["email"], password, confirm)
+        )
 
     try:
-        checked = await run_db(transaction, check)
+        checked = await run_db(check)
     except FieldErrors as error:
         return _Outcome(errors=error.errors)
     if isinstance(checked, Refusal):
@@ -105,7 +108,6 @@ async def _register(
         outcome = await run_db(lambda: transaction(create, write=True))
     except FieldErrors as error:
         return _Outcome(errors=error.errors)
-    await run_db(throttling.registered, address)
     bind_user(outcome.user_id)
     business.registered(username, outcome.user_id)
     return outcome

@@ -1,12 +1,20 @@
 """Forgot password (ask for a link by e-mail) and reset password (the link's page: a new password).
 
 Both are public: any client may send these events with any payload, as often as it likes. Inputs
-are bounded before any work; asking is throttled per client address and per e-mail address
-typed; the token is checked before bcrypt runs, so only a valid link costs a hash. The answer to
-asking is the same whether an account has the address or not.
+are bounded before any work; asking takes a slot of the client address's limit first; the token is
+checked before bcrypt runs, so only a valid link costs a hash.
+
+The answer to asking is the same, after the same work, whether an account has the address or not:
+the slot, then the answer. Whether there is an account, whether its address has had its reset
+e-mails for the hour (a cap on e-mails sent, not on requests asked), and queueing the e-mail are
+decided after the answer, in a task of the worker's own (`_ask_in_background`): neither the answer
+nor its time, nor when the event ends, depends on them.
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 import reflex as rx
 from email_validator import EmailNotValidError, validate_email
@@ -19,7 +27,6 @@ from ecom_reflex.offload import run_db, run_hashing
 from ecom_reflex.services import auth, password_reset, throttling
 from ecom_reflex.services.errors import ServiceError
 from ecom_reflex.services.passwords import hash_password
-from ecom_reflex.services.throttling import Refusal
 from ecom_reflex.state.cart import CartState
 from ecom_reflex.state.inputs import form_fields, password_field
 from ecom_reflex.state.session import client_address
@@ -28,6 +35,35 @@ from ecom_reflex.state.session import client_address
 MAX_EMAIL_INPUT = 1_024
 # A fragment longer than any token of ours is not read at all.
 MAX_FRAGMENT = 128
+
+logger = logging.getLogger("ecom_reflex.password_reset")
+# The asks still deciding in the background: held here so that none is collected before it ends.
+_asking: set[asyncio.Task] = set()
+
+
+def _ask(email: str) -> str:
+    """What became of a reset request for `email`, decided in a database thread after the answer:
+    queued, no_account (none, or none that can be mailed) or capped (its reset e-mails for now were sent)."""
+    if transaction(lambda session: password_reset.account_for_email(session, email)) is None:
+        return "no_account"
+    # The recipient's slot before the e-mail is queued: a burst of requests gets no more e-mails than the cap.
+    if not throttling.take_reset_email(email):
+        return "capped"
+    queued = transaction(lambda session: password_reset.queue_reset_email(session, email), write=True)
+    return "queued" if queued else "no_account"
+
+
+async def _decide(email: str) -> None:
+    try:
+        business.password_reset_decided(await run_db(_ask, email))
+    except Exception:  # nobody is waiting for it: say so in the log (never the address)
+        logger.warning("a password-reset request could not be decided", exc_info=True)
+
+
+def _ask_in_background(email: str) -> None:
+    task = asyncio.get_running_loop().create_task(_decide(email), name="password-reset-request")
+    _asking.add(task)
+    task.add_done_callback(_asking.discard)
 
 
 class ForgotPasswordState(CartState):
@@ -55,20 +91,17 @@ class ForgotPasswordState(CartState):
             return
         self.submitting = True
         yield
-        address = client_address(self.router)
         try:
-            refusal = await run_db(throttling.password_reset_refusal, address, email)
-            if refusal is None:
-                await run_db(throttling.password_reset_requested, address, email)
-                # Always one write transaction, account or not: the answer takes as long either way.
-                found = await run_db(lambda: transaction(lambda s: password_reset.request_reset(s, email), write=True))
+            refusal = await run_db(throttling.take_reset_request, client_address(self.router))
         finally:
             self.submitting = False
-        if isinstance(refusal, Refusal):
+        if refusal is not None:
             business.password_reset_throttled(refusal.reason)
             self.form_error = refusal.message
             return
-        business.password_reset_requested(found)
+        # The same answer at once, account or not: the rest is decided after it (see the module docstring).
+        _ask_in_background(email)
+        business.password_reset_requested()
         self.sent_to = email
 
 
