@@ -47,6 +47,8 @@ class ShopServer:
     # same flag file; pause()/resume() freeze it mid-payment.
     payments: GatewayProcess
     payments_api_key: str
+    # The bearer token POST /alerts takes (ALERT_WEBHOOK_TOKEN), as Grafana's contact point sends it.
+    alert_token: str = ""
 
     @property
     def address(self) -> str:
@@ -113,6 +115,7 @@ def shop_server(
     port = free_port()
     admin_password = secrets.token_urlsafe(16)
     metrics_token = secrets.token_urlsafe(24)
+    alert_token = secrets.token_urlsafe(24)
     # One flag file for the shop and its payment service, as in the compose stack.
     flags_file = payments_server.flags_file
     env = reflex_environment()
@@ -133,6 +136,7 @@ def shop_server(
         # (X-Forwarded-For): every test is a shopper of its own to the per-address throttles.
         TRUSTED_PROXIES="127.0.0.1",
         METRICS_TOKEN=metrics_token,
+        ALERT_WEBHOOK_TOKEN=alert_token,
         FAULT_FLAGS_FILE=str(flags_file),
         SMTP_URL=smtp_server.url,
         MAIL_FROM="Reflex Shop <shop@shop.test>",
@@ -168,6 +172,7 @@ def shop_server(
             smtp=smtp_server,
             payments=payments_server,
             payments_api_key=payments_server.api_key,
+            alert_token=alert_token,
         )
     finally:
         shop.stop()

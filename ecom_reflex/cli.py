@@ -4,7 +4,8 @@ setup   migrate the database, seed the demo catalogue, ensure the admin account
 serve   run the production server on HOST:PORT (one port for pages and API); builds the
         frontend first, or with --prebuilt serves the one `build-frontend` made. Without
         PAYMENT_URL it starts the payment service (payment_gateway/) on PAYMENT_PORT too, and
-        stops it with the shop
+        stops it with the shop. Refuses a HOST beyond loopback without METRICS_TOKEN (or
+        METRICS_PUBLIC=true)
 build-frontend  compile the app and build its production frontend for PORT (the image's build step)
 migrate apply Alembic migrations only
 render-demo-images  (re)write the demo catalogue's SVG images under assets/products/
@@ -173,6 +174,10 @@ def built_frontend_problem(settings: Settings) -> str | None:
 
 
 def serve(settings: Settings, prebuilt: bool = False) -> None:
+    if problem := settings.metrics_exposure_problem:
+        # Like an invalid setting: one line, exit 2, before anything starts.
+        print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(2)
     workers = f" with {settings.workers} workers" if settings.workers > 1 else ""
     os.chdir(PROJECT_ROOT)
     if prebuilt and (problem := built_frontend_problem(settings)):

@@ -81,8 +81,10 @@ class Settings(BaseSettings):
     fault_flags_file: Path = Field(default=PROJECT_ROOT / "monitoring" / "flagd" / "flags.json")
     # Grafana's contact point posts alerts to /alerts with this bearer token; unset = endpoint off.
     alert_webhook_token: str | None = Field(default=None, min_length=16)
-    # GET /metrics answers only with this bearer token; unset = anyone who reaches the port.
+    # GET /metrics answers only with this bearer token; unset = anyone who reaches the port, so
+    # `cli serve` refuses a HOST beyond loopback without it unless METRICS_PUBLIC says so.
     metrics_token: str | None = Field(default=None, min_length=16)
+    metrics_public: bool = Field(default=False, description="Serve /metrics without a token on the network.")
 
     # Throttling (services/throttling.py), in the `limits` library's notation ("5 per minute; 20 per hour").
     # Each attempt takes its slot before the work it limits, so a parallel burst gets no more through.
@@ -243,6 +245,31 @@ class Settings(BaseSettings):
                 "payment_api_key", "PAYMENT_API_KEY must be set when PAYMENT_URL is (the key that service expects)"
             )
         return self
+
+    @property
+    def host_is_loopback(self) -> bool:
+        """Whether HOST is reached from this machine only: localhost, 127.0.0.0/8 or ::1."""
+        host = self.host.strip().strip("[]").rstrip(".").lower()
+        if host == "localhost":
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False  # a name other than localhost: whatever it resolves to, maybe the network
+        mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+        return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+    @property
+    def metrics_exposure_problem(self) -> str | None:
+        """Why serving on HOST would show /metrics (revenue, orders, login failures) to anyone who
+        reaches the port, or None: a HOST beyond loopback needs METRICS_TOKEN or METRICS_PUBLIC=true."""
+        if self.metrics_token is not None or self.metrics_public or self.host_is_loopback:
+            return None
+        return (
+            f"HOST={self.host} serves the network, and without METRICS_TOKEN anyone who reaches it reads /metrics"
+            " (revenue, orders, login failures): set METRICS_TOKEN (16 or more characters), or METRICS_PUBLIC=true"
+            " to publish them"
+        )
 
     @property
     def payment_service_url(self) -> str:

@@ -343,6 +343,8 @@ def test_app_environment_is_valid_for_the_shop_settings(services: dict[str, Any]
     required = {key.lower(): "a-stand-in-secret-of-32-chars-xx" for key, value in env.items() if ":?" in value}
     settings = Settings(**{key.lower(): value for key, value in literal.items()}, **required)
     assert settings.host == "0.0.0.0" and settings.port == 8000
+    # Served to the network, so /metrics needs its token: `cli serve` would refuse to start otherwise.
+    assert settings.metrics_token is not None and settings.metrics_exposure_problem is None
     assert settings.db_url == "sqlite:////app/data/shop.db"
     assert settings.otel_exporter_otlp_endpoint == "http://tempo:4318"
     assert settings.otel_exporter_otlp_protocol == "http/protobuf"

@@ -15,6 +15,7 @@ from stdnum import luhn
 from ecom_reflex.models import utcnow
 from ecom_reflex.services.errors import FieldErrors
 from ecom_reflex.services.payment_client import Card
+from ecom_reflex.services.text import readable_text
 
 # Field: (label, max length as read). Read generously, judged below.
 CARD_FIELDS: dict[str, tuple[str, int]] = {
@@ -31,7 +32,7 @@ def read_card(form: dict[str, str], now: datetime | None = None) -> Card:
     """The card in `form`, or FieldErrors saying, per field, what is wrong (never echoing the number)."""
     now = now or utcnow()
     errors: dict[str, str] = {}
-    name = " ".join(str(form.get("card_name", "")).split())
+    name = " ".join(readable_text(str(form.get("card_name", ""))).split())
     if not name:
         errors["card_name"] = "Name on card is required."
     elif len(name) > 120:

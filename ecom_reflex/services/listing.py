@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-import re
 
 from sqlalchemy import ColumnElement, or_
 
-# Control characters other than tab and line breaks (which are white space): never meant as text.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+from ecom_reflex.services.text import readable_text
 
 
 def clamp_page(total: int, page: int, per_page: int) -> tuple[int, int]:
@@ -18,9 +16,10 @@ def clamp_page(total: int, page: int, per_page: int) -> tuple[int, int]:
 
 
 def search_text(raw: str, max_length: int = 100) -> str:
-    """What a search may look for: control characters (a NUL would end a full-text query) dropped,
-    white space folded, at most `max_length` characters. Every list search goes through it."""
-    return " ".join(CONTROL_CHARACTERS.sub("", raw[: max_length * 4]).split())[:max_length]
+    """What a search may look for: what stored text may not hold dropped (services/text.py: a NUL
+    would end a full-text query), white space folded, at most `max_length` characters. Every list
+    search goes through it."""
+    return " ".join(readable_text(raw[: max_length * 4]).split())[:max_length]
 
 
 def text_match(text: str, *columns) -> ColumnElement[bool]:

@@ -37,6 +37,7 @@ from ecom_reflex.services import addresses, cart, mail, order_payments, stock
 from ecom_reflex.services.errors import ChangedSinceSeen, FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.listing import clamp_page, search_text, text_match
 from ecom_reflex.services.stock import OutOfStock
+from ecom_reflex.services.text import readable_text
 from ecom_reflex.settings import get_settings
 
 ORDERS_PER_PAGE = 10
@@ -109,7 +110,8 @@ __all__ = ["OutOfStock"]
 def validate_shipping(form: dict[str, str]) -> ShippingAddress:
     values, errors = {}, {}
     for field, (label, required, max_length) in SHIPPING_FIELDS.items():
-        value = " ".join(str(form.get(field, "")).split())
+        # What the courier, the admin pages, the CSV export and the e-mails show: no invisible characters.
+        value = " ".join(readable_text(str(form.get(field, ""))).split())
         if required and not value:
             errors[field] = f"{label} is required."
         elif len(value) > max_length:

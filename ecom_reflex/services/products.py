@@ -16,6 +16,7 @@ from ecom_reflex.services.catalog import categories_changed, product_text_match
 from ecom_reflex.services.errors import ChangedSinceSeen, FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.images import is_known_image
 from ecom_reflex.services.listing import clamp_page, search_text
+from ecom_reflex.services.text import readable_text
 
 ADMIN_PER_PAGE = 20
 MAX_PRICE_CENTS = 100_000_000  # 1,000,000.00
@@ -76,10 +77,11 @@ def validate_product_form(
     form: dict[str, str], category_ids: set[int], upload_dir: Path, assets_dir: Path
 ) -> ProductInput:
     errors = {}
-    name = " ".join(str(form.get("name", "")).split())
+    # What shoppers read: no invisible characters (services/text.py); the description keeps its lines.
+    name = " ".join(readable_text(str(form.get("name", ""))).split())
     if not 1 <= len(name) <= 200:
         errors["name"] = "Name must be 1 to 200 characters."
-    description = str(form.get("description", "")).strip()
+    description = readable_text(str(form.get("description", "")), multiline=True).strip()
     if len(description) > 5000:
         errors["description"] = "Description must be at most 5,000 characters."
     price_cents = parse_price_cents(str(form.get("price", "")))

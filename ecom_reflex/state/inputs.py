@@ -3,13 +3,14 @@
 Any client can send any event with any payload, as often as it likes. Handlers
 read their arguments through these, so a huge number is "not found" (never an
 OverflowError in the database driver), a string is cut to its field's length,
-NUL and other control characters are dropped, and a form is a dict of known
+loses what text people read may not hold (NUL and other control characters, bidi
+overrides, zero-width characters: services/text.py), and a form is a dict of known
 fields whatever was sent.
 """
 
 from __future__ import annotations
 
-from ecom_reflex.services.listing import CONTROL_CHARACTERS
+from ecom_reflex.services.text import readable_text
 
 # The largest id a database column holds (signed 64-bit); above it nothing can exist.
 MAX_ID = 2**63 - 1
@@ -50,16 +51,15 @@ def parse_page(raw: object) -> int:
 
 
 def clean_text(raw: object, max_length: int = DEFAULT_TEXT_LENGTH, *, multiline: bool = False) -> str:
-    """A string fit to use: not a string -> "", control characters dropped, trimmed, at most `max_length`.
+    """A string fit to use: not a string -> "", what text may not hold dropped (services/text.py),
+    trimmed, at most `max_length`.
 
     Line breaks and tabs become spaces unless `multiline` (a description keeps its paragraphs).
     """
     if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
         return ""
-    text = str(raw)[: max_length * 4].replace("\r\n", "\n")  # no work on megabytes we will cut anyway
-    if not multiline:
-        text = text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
-    return CONTROL_CHARACTERS.sub("", text).strip()[:max_length]
+    text = str(raw)[: max_length * 4]  # no work on megabytes we will cut anyway
+    return readable_text(text, multiline=multiline).strip()[:max_length]
 
 
 def form_fields(form_data: object, lengths: dict[str, int], multiline: frozenset[str] = frozenset()) -> dict[str, str]:
