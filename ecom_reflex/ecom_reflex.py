@@ -28,7 +28,7 @@ from ecom_reflex.pages.admin import dashboard as admin_dashboard
 from ecom_reflex.pages.admin import orders as admin_orders
 from ecom_reflex.pages.admin import products as admin_products
 from ecom_reflex.pages.admin import users as admin_users
-from ecom_reflex.security import security_headers, websocket_origins
+from ecom_reflex.security import log_as_client, security_headers, websocket_origins
 from ecom_reflex.services.images import MAX_IMAGE_BYTES
 from ecom_reflex.settings import get_settings
 from ecom_reflex.state import store
@@ -120,6 +120,8 @@ app = rx.App(
         security_headers,
         observe_requests,
         trace_plain_requests,
+        # Everything logged while serving a client (access lines included) counts against its log budget.
+        log_as_client,
     ],
     backend_exception_handler=event_failed,
     frontend_exception_handler=frontend_exception,

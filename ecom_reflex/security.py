@@ -11,6 +11,8 @@
   show. Styles may be inline: Radix and Emotion set them at run time.
 - The websocket accepts a browser only from the shop's own origins (ALLOWED_ORIGINS, default
   the origin the page was served from); a page on another site cannot drive a visitor's tab.
+- Who a client is: its connection's peer, or the address trusted proxies say it has
+  (`forwarded_client`, for the throttles and the log's per-client budget alike).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import ipaddress
 import re
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from reflex_base import constants
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ecom_reflex.observability.log_limits import bind_client, current_client
 from ecom_reflex.settings import get_settings
 
 HEADERS = {
@@ -101,3 +105,54 @@ def websocket_origins() -> list[str] | None:
     python-engineio's same-origin check (the Host the request came to, X-Forwarded-Proto/-Host
     honoured). Clients that send no Origin (scripts, not browsers) are not concerned."""
     return get_settings().allowed_origin_list or None
+
+
+def forwarded_client(peer: str | None, forwarded_for: str = "") -> str:
+    """The client's address: the connection's `peer`, or what trusted proxies say it is.
+
+    X-Forwarded-For is read from the right (the entry the nearest proxy added) for as long as
+    the address it came from is one of TRUSTED_PROXIES; anything a client wrote further left
+    is never believed.
+    """
+    address = peer or "unknown"
+    networks = get_settings().trusted_proxy_networks
+    forwarded = [hop.strip() for hop in forwarded_for.split(",")]
+    while networks and forwarded and _within(address, networks):
+        hop = forwarded.pop()
+        if not _is_address(hop):
+            break
+        address = hop
+    return address
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _within(address: str, networks) -> bool:
+    try:
+        return any(ipaddress.ip_address(address) in network for network in networks)
+    except ValueError:
+        return False
+
+
+def log_as_client(asgi_app: ASGIApp) -> ASGIApp:
+    """An api_transformer: what is logged while serving a request or a websocket is charged to its
+    client's log budget (observability/log_limits.py), so no one client can flood the log."""
+
+    async def bound(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await asgi_app(scope, receive, send)
+        peer = (scope.get("client") or (None,))[0]
+        forwarded = ",".join(value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for")
+        token = bind_client(forwarded_client(peer, forwarded))
+        try:
+            return await asgi_app(scope, receive, send)
+        finally:
+            current_client.reset(token)
+
+    return bound

@@ -55,13 +55,18 @@ def _bounded(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters not logged)"
 
 
-def _current_client() -> str:
+def current_tab() -> str | None:
+    """The tab whose websocket event is being handled (its token, hashed), or None outside an event."""
     try:
         from reflex_base.event.context import EventContext
 
         return _client_key(EventContext.get().token)
     except LookupError:  # outside an event
-        return "unknown"
+        return None
+
+
+def _current_client() -> str:
+    return current_tab() or "unknown"
 
 
 def frontend_exception(exception: Exception) -> None:

@@ -19,7 +19,13 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecom_reflex.observability import metrics
-from ecom_reflex.observability.logging import configure_logging, current_event, current_user_id, worker_log_file
+from ecom_reflex.observability.logging import (
+    configure_logging,
+    current_event,
+    current_user_id,
+    flush_repeats,
+    worker_log_file,
+)
 from ecom_reflex.observability.tracing import (
     EVENT_NAME_ATTRIBUTE,
     HANDLER_ATTRIBUTE,
@@ -182,7 +188,8 @@ def start_observability(
 
 
 def stop_observability(provider: TracerProvider) -> None:
-    """A worker is leaving: its spans are flushed, its live gauges stop counting."""
+    """A worker is leaving: its spans are flushed, its repeated errors counted, its live gauges stop counting."""
     provider.shutdown()
+    flush_repeats()
     if metrics.MULTIPROCESS:
         metrics.mark_process_dead(os.getpid())

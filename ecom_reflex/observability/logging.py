@@ -23,6 +23,7 @@ from reflex_base.utils import log as reflex_log
 
 from ecom_reflex.observability import metrics
 from ecom_reflex.observability.client_noise import ClientNoiseFilter
+from ecom_reflex.observability.log_limits import ClientLogBudget, RepeatedErrors
 
 # Set per event (each Reflex event runs in its own task, so these never leak between events).
 current_event: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_event", default=None)
@@ -125,6 +126,14 @@ class CountedFileHandler(CountedHandler, RotatingFileHandler):
     label = "file"
 
 
+def flush_repeats() -> None:
+    """Writes now how many repeats of each error were left out (a worker leaving: no later line would say it)."""
+    for handler in logging.getLogger().handlers:
+        for log_filter in handler.filters if getattr(handler, _HANDLER_MARK, False) else ():
+            if isinstance(log_filter, RepeatedErrors):
+                log_filter.flush()
+
+
 def worker_log_file(log_file: Path, pid: int) -> Path:
     """Each worker's own file when there are several: two processes rotating one file lose the
     lines one of them writes to a file the other has just rotated away. `app.json.log` becomes
@@ -163,12 +172,16 @@ def configure_logging(
         handlers.append(CountedFileHandler(log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"))
     rate_limit = RateLimitedWarnings()  # shared, so stdout and file drop the same lines
     client_noise = ClientNoiseFilter()  # shared likewise
+    # No client can rotate the log away: an error once a minute, a client's bytes bounded (log_limits.py).
+    repeats, budget = RepeatedErrors(), ClientLogBudget()
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(client_noise)
         handler.addFilter(rate_limit)
         handler.addFilter(ContextFilter())
         handler.addFilter(SecretsFilter())
+        handler.addFilter(repeats)
+        handler.addFilter(budget)
         setattr(handler, _HANDLER_MARK, True)
 
     # The reflex CLI marks its workers as "managed" (an environment variable): the first Reflex

@@ -151,6 +151,13 @@ LOG_RECORDS = Counter("log_records", "Log records by handler (stdout, file) and 
                       ["handler", "outcome"])  # fmt: skip
 LOG_HANDLERS = ("stdout", "file")
 LOG_OUTCOMES = ("written", "failed")
+LOG_RECORDS_SUPPRESSED = Counter(
+    "log_records_suppressed",
+    "Log records not written (observability/log_limits.py): repeat (an error already written within the minute),"
+    " client_budget (past the log bytes a minute one client may cause).",
+    ["reason"],
+)
+LOG_SUPPRESSION_REASONS = ("repeat", "client_budget")
 
 WRITE_TRANSACTION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 DB_WRITE_TRANSACTION = Histogram(
@@ -203,6 +210,8 @@ def initialise(service_name: str, environment: str) -> None:
     for handler in LOG_HANDLERS:
         for outcome in LOG_OUTCOMES:
             LOG_RECORDS.labels(handler=handler, outcome=outcome)
+    for reason in LOG_SUPPRESSION_REASONS:
+        LOG_RECORDS_SUPPRESSED.labels(reason=reason)
     for outcome in PAYMENT_OUTCOMES:
         PAYMENTS.labels(outcome=outcome)
     for operation in PAYMENT_OPERATIONS:
@@ -234,6 +243,10 @@ def count_spans(outcome: str, count: int) -> None:
 
 def count_log_record(handler: str, outcome: str) -> None:
     LOG_RECORDS.labels(handler=handler, outcome=outcome).inc()
+
+
+def count_suppressed_log_record(reason: str) -> None:
+    LOG_RECORDS_SUPPRESSED.labels(reason=reason).inc()
 
 
 def set_fault_flags(values: dict[str, int | bool]) -> None:

@@ -14,6 +14,7 @@ from ecom_reflex.models import Category, Product
 from ecom_reflex.money import format_cents
 from ecom_reflex.services.errors import NotFound
 from ecom_reflex.services.listing import clamp_page, search_text, text_match
+from ecom_reflex.services.numbers import parse_id
 
 PER_PAGE = 12
 MAX_CATEGORIES = 50  # the category bar shows at most this many
@@ -177,8 +178,9 @@ def storefront_page_exists(session: Session, kind: str, key: str) -> bool:
     """Whether /product/<id> (an active product) or /category/<slug> shows something: else its page
     says "not found" and its HTTP status is 404."""
     if kind == "product":
-        return key.isdigit() and bool(
-            session.exec(select(Product.id).where(Product.id == int(key), Product.is_active)).first()
+        product_id = parse_id(key)  # "²", "٣" or 20 digits name nothing: 404, never a 500
+        return product_id is not None and bool(
+            session.exec(select(Product.id).where(Product.id == product_id, Product.is_active)).first()
         )
     return any(category.slug == key.lower() for category in list_categories(session))
 

@@ -36,6 +36,7 @@ from ecom_reflex.observability.tracing import span
 from ecom_reflex.services import addresses, cart, mail, order_payments, stock
 from ecom_reflex.services.errors import ChangedSinceSeen, FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.listing import clamp_page, search_text, text_match
+from ecom_reflex.services.numbers import parse_id
 from ecom_reflex.services.stock import OutOfStock
 from ecom_reflex.services.text import readable_text
 from ecom_reflex.settings import get_settings
@@ -556,7 +557,9 @@ def list_orders(session: Session, *, status: str = "", search: str = "", page: i
     search = search_text(search).lstrip("#")
     if search:
         by_customer = text_match(search, User.username, User.email)
-        conditions.append(or_(Order.id == int(search), by_customer) if search.isdigit() else by_customer)
+        # An order number within bounds ("000042"); "²" or 23 digits are only text to look for.
+        order_id = parse_id(search)
+        conditions.append(or_(Order.id == order_id, by_customer) if order_id is not None else by_customer)
     base = select(Order, User.username).join(User, User.id == Order.user_id).where(*conditions)
     total = session.exec(select(func.count()).select_from(base.subquery())).one()
     page, pages = clamp_page(total, page, ADMIN_ORDERS_PER_PAGE)

@@ -16,6 +16,7 @@ from ecom_reflex.services.catalog import categories_changed, product_text_match
 from ecom_reflex.services.errors import ChangedSinceSeen, FieldErrors, NotFound, ServiceError
 from ecom_reflex.services.images import is_known_image
 from ecom_reflex.services.listing import clamp_page, search_text
+from ecom_reflex.services.numbers import parse_id, parse_int
 from ecom_reflex.services.text import readable_text
 
 ADMIN_PER_PAGE = 20
@@ -89,12 +90,10 @@ def validate_product_form(
         errors["price"] = PRICE_FORMAT_ERROR
     elif price_cents > MAX_PRICE_CENTS:
         errors["price"] = f"Price must be at most {format_cents(MAX_PRICE_CENTS)}."
-    stock_text = str(form.get("stock", "")).strip()
-    stock = int(stock_text) if stock_text.isdigit() else -1
-    if not 0 <= stock <= MAX_STOCK:
+    stock = parse_int(str(form.get("stock", "")))  # "²" is not a number (str.isdigit says it is)
+    if stock is None or not 0 <= stock <= MAX_STOCK:
         errors["stock"] = "Stock must be a whole number from 0 to 1,000,000."
-    category_text = str(form.get("category_id", "")).strip()
-    category_id = int(category_text) if category_text.isdigit() else 0
+    category_id = parse_id(str(form.get("category_id", ""))) or 0
     if category_id not in category_ids:
         errors["category_id"] = "Choose a category."
     image = str(form.get("image", "")).strip()

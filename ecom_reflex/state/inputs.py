@@ -10,33 +10,12 @@ fields whatever was sent.
 
 from __future__ import annotations
 
+# The one parser of ids and whole numbers (services/numbers.py); the states read them from here.
+from ecom_reflex.services.numbers import parse_id as parse_id
+from ecom_reflex.services.numbers import parse_int
 from ecom_reflex.services.text import readable_text
 
-# The largest id a database column holds (signed 64-bit); above it nothing can exist.
-MAX_ID = 2**63 - 1
-# Longest digit string worth converting: 19 digits hold every 64-bit value.
-_MAX_DIGITS = 19
 DEFAULT_TEXT_LENGTH = 200
-
-
-def parse_int(raw: object) -> int | None:
-    """A whole number from an int or a short digit string, else None (bools, floats, junk, 1e999)."""
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        return raw if abs(raw) <= MAX_ID else None
-    text = str(raw).strip() if isinstance(raw, str) else ""
-    digits = text.removeprefix("-").removeprefix("+")
-    if not digits.isascii() or not digits.isdigit() or len(digits) > _MAX_DIGITS:
-        return None
-    value = int(text)
-    return value if abs(value) <= MAX_ID else None
-
-
-def parse_id(raw: object) -> int | None:
-    """A row id (1 .. 2**63-1) or None: anything else cannot name a row."""
-    value = parse_int(raw)
-    return value if value is not None and value >= 1 else None
 
 
 def parse_count(raw: object, low: int, high: int) -> int | None:

@@ -10,7 +10,6 @@ never on the event loop; their arguments are read through `state.inputs`.
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 import reflex as rx
@@ -22,8 +21,8 @@ from ecom_reflex.models import User
 from ecom_reflex.observability import business
 from ecom_reflex.observability.instrumentation import bind_user
 from ecom_reflex.offload import run_db
+from ecom_reflex.security import forwarded_client
 from ecom_reflex.services import auth
-from ecom_reflex.settings import get_settings
 
 
 def safe_next_path(raw: str | None, default: str = "/") -> str:
@@ -47,36 +46,9 @@ def location_of(url: str) -> str:
 
 
 def client_address(router) -> str:
-    """The client's address: the connection's peer, or what trusted proxies say it is.
-
-    X-Forwarded-For is read from the right (the entry the nearest proxy added) for as long as
-    the address it came from is one of TRUSTED_PROXIES; anything a client wrote further left
-    is never believed.
-    """
-    address = router.session.client_ip or "unknown"
-    networks = get_settings().trusted_proxy_networks
-    forwarded = [hop.strip() for hop in router.headers.raw_headers.get("x-forwarded-for", "").split(",")]
-    while networks and forwarded and _within(address, networks):
-        hop = forwarded.pop()
-        if not _is_address(hop):
-            break
-        address = hop
-    return address
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _within(address: str, networks) -> bool:
-    try:
-        return any(ipaddress.ip_address(address) in network for network in networks)
-    except ValueError:
-        return False
+    """The event's client address: its connection's peer, or what trusted proxies say it is
+    (security.forwarded_client)."""
+    return forwarded_client(router.session.client_ip, router.headers.raw_headers.get("x-forwarded-for", ""))
 
 
 def login_url(next_path: str) -> str:

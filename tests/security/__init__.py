@@ -13,6 +13,10 @@ and changed nothing:
   for somebody else's order, card testing (payment attempts per account, a parallel burst).
 - test_protocol.py: events the shop does not have, data that is not an event, and the
   frontend-exception event as a log flood.
+- test_routes.py: hostile URLs on every HTTP route and page pattern of the app (a Hypothesis
+  fuzzer: no 5xx), ids out of bounds in page loads and the admin's order search, 2,000 bad
+  requests from one address against the log (the per-client budget; unit tests of the log
+  limits and of id parsing: tests/test_log_limits.py, tests/test_bounded_ids.py).
 - test_sessions.py: what a tab gets back from the server after its user logged out or
   someone else logged in on it.
 - test_state_store.py: connection floods (what anonymous tabs leave on the server, and for
