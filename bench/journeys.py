@@ -162,7 +162,7 @@ async def journey(url: str, result: JourneyResult, rng: random.Random) -> None:
                 raise JourneyFailed(f"add_to_cart: {delta.get(CART)} {tab.error_toasts()}")
 
         step = "checkout"
-        await tab.send("checkout_open", CHECKOUT, "open_checkout", route=router_data("/checkout"))
+        await tab.open_checkout("checkout_open")
         outcome, delta = await tab.pay("checkout", "place_order", {**SHIPPING, **card_form()})
         if outcome in OUTCOMES:
             result.payments[outcome] += 1

@@ -184,6 +184,13 @@ class Shopper:
             self.answer_events.extend(update.get("events") or [])
         return delta
 
+    async def open_checkout(self, label: str) -> dict:
+        """The checkout page loaded, as a browser waits for it before its form can be sent (the
+        account's e-mail is the form's default): not the first update, which may be a late one of
+        the cart's event."""
+        return await self.send(label, CHECKOUT, "open_checkout", route=router_data("/checkout"),
+                               until=lambda d: "account_email_rx_state_" in d.get(CHECKOUT, {}))  # fmt: skip
+
     async def pay(self, label: str, handler: str, form: dict) -> tuple[str | None, dict]:
         """Send the checkout's `handler` (place_order, pay_order_again) with `form`; (its outcome, the answer).
 
@@ -219,7 +226,7 @@ class Shopper:
             router_data("/register"),
             until=lambda delta: bool(delta.get(SESSION, {}).get("username_rx_state_")),
         )
-        await self.send("checkout", CHECKOUT, "open_checkout", route=router_data("/checkout"))
+        await self.open_checkout("checkout")
         shipping = {"name": "Load Test", "line1": "1 Load St", "line2": "", "city": "Bench", "postal_code": "10115",
                     "country": "Germany"}  # fmt: skip
         outcome, _ = await self.pay("checkout", "place_order", {**shipping, **card_form(self.card)})
