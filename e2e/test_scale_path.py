@@ -284,3 +284,33 @@ async def _a_signed_in_tab_and_an_anonymous_one(url: str, username: str, passwor
     await visitor.connect("/")
     await visitor.close()
     return tab.token, delta[SESSION]["auth_token_rx_state_"], visitor.token
+
+
+def test_bursts_get_no_more_through_than_the_limits_across_two_workers(scale_shop: ScaleShop):
+    """The attacks of tests/security/test_bursts.py and test_password_reset.py, here with the throttles'
+    counters in Redis and each burst's tabs served by both workers."""
+    from tests.security.conftest import form_error
+    from tests.security.test_bursts import PASSWORD, WRONG, login_burst, registration_burst
+    from tests.security.test_password_reset import ask, decided, sent_to
+
+    victim = unique_name("scaled_victim")
+    register(scale_shop.url, "198.18.81.1", victim, PASSWORD)
+    guesses = [(victim, f"guess-{n}") for n in range(60)]
+    answers = [form_error(answer) for answer in login_burst(scale_shop.url, "198.18.81.2", guesses)]
+    assert answers.count(WRONG) == 5, answers
+
+    names = [unique_name("scaled_rush") for _ in range(20)]
+    registration_burst(scale_shop.url, "198.18.81.3", names)
+    assert scale_shop.query("SELECT count(*) FROM users WHERE username = ANY(%s)", names) == [(5,)]
+
+    email = f"{victim}@example.com"
+    before = decided(scale_shop)
+    answers = ask(scale_shop.url, [f"198.18.82.{n}" for n in range(1, 41)], [email] * 40)
+    assert [sent_to(answer) for answer, _ in answers] == [email] * 40
+    wait_until(lambda: decided(scale_shop) - before >= 40, 60)
+    unsent = "SELECT count(*) FROM email_outbox WHERE recipient = %s AND status IN ('queued', 'sending')"
+    wait_until(lambda: scale_shop.query(unsent, email) == [(0,)], 60)
+    assert len(scale_shop.smtp.messages(to=email, kind="password_reset")) == 3
+    # Both workers decided some of them: the cap held across processes, not within one.
+    deciders = {line["pid"] for line in scale_shop.log_lines() if line["message"].startswith("password reset request:")}
+    assert len(deciders) == 2

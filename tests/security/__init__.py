@@ -6,6 +6,12 @@ and changed nothing:
 
 - test_accounts.py: password guessing (no lockout button for the attacker), registration
   floods, weak passwords.
+- test_bursts.py: the same attacks sent at the same moment from many tabs (150 guesses at one
+  account, 60 at as many accounts, 30 registrations): no more get through than each limit;
+  refused registrations count too. On PostgreSQL, Redis and 2 workers: e2e/test_scale_path.py.
+- test_password_reset.py: reset mail bombing (120 tabs at once, from many addresses and from
+  one), a cap that counts e-mails sent rather than requests asked, the answer's time with and
+  without an account, and the reset token looked for in the raw database files and WAL.
 - test_edge.py: security headers and a Content-Security-Policy the built app runs under,
   websocket origins, /metrics.
 - test_input.py: hostile search text, decompression-bomb uploads.
