@@ -1,5 +1,7 @@
 """Alembic environment: the shop's own engine and SQLModel metadata."""
 
+import contextlib
+from collections.abc import Iterator
 from logging.config import fileConfig
 
 from alembic import context
@@ -37,8 +39,30 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+@contextlib.contextmanager
+def foreign_keys_off(connection) -> Iterator[None]:
+    """SQLite: foreign keys off while migrating, as SQLite's own recipe for altering a table says.
+    A table is altered by copying it and dropping the original, and with foreign keys on that drop
+    deletes every row first: it would cascade to the tables that refer to it, or be refused by
+    them. The pragma only takes effect outside a transaction, so it is set on the driver's
+    connection before the migration's transaction begins, and set back on before the connection
+    goes back to the pool; the migration is checked to leave no dangling reference."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        dangling = driver.execute("PRAGMA foreign_key_check").fetchall()
+        if dangling:
+            raise RuntimeError(f"the migration left references to missing rows: {dangling[:5]}")
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
+
+
 def run_migrations_online() -> None:
-    with get_engine().connect() as connection:
+    with get_engine().connect() as connection, foreign_keys_off(connection):
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

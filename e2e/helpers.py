@@ -17,6 +17,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from ecom_reflex.services import addresses
+from testkit.smtp import text_of
 
 PASSWORD = "journey-pass-1"
 
@@ -54,6 +55,16 @@ def register(page: Page, username: str, password: str = PASSWORD, next_path: str
     page.get_by_label("Confirm password").fill(password)
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_test_id("current-user")).to_have_text(username)
+
+
+def confirm_email(page: Page, smtp, email: str) -> str:
+    """Open the address-confirmation link the shop mailed to `email` (the newest), as its owner would: only
+    a confirmed address gets order e-mails. The link, once it has been used."""
+    message = smtp.wait_for(to=email, kind="verify_email")[-1]
+    link = re.search(r"http://\S+/verify-email#token=[A-Za-z0-9_-]+", text_of(message)).group(0)
+    page.goto(link)
+    expect(page.get_by_test_id("email-verified")).to_contain_text(email)
+    return link
 
 
 def log_in(page: Page, username: str, password: str = PASSWORD) -> None:

@@ -71,10 +71,10 @@ def pages_for(role: str, shop_server: ShopServer, shopper: Visitor) -> list[str]
         return [
             "/", f"/category/{category}", "/?q=lamp&sort=price_asc", f"/product/{product}", "/product/99999999",
             "/cart", "/login", "/register", "/forgot-password", "/reset-password#token=" + "x" * 43, "/no-such-page",
-            "/admin",
+            "/admin", "/verify-email#token=" + "x" * 43,
         ]  # fmt: skip
     if role == "shopper":
-        return ["/cart", "/checkout", "/orders", f"/orders/{shopper.order_id}", "/orders/99999999"]
+        return ["/cart", "/checkout", "/orders", f"/orders/{shopper.order_id}", "/orders/99999999", "/account"]
     return [
         "/admin", "/admin/products", "/admin/products/new", f"/admin/products/{product}", "/admin/orders",
         f"/admin/orders/{shopper.order_id}", "/admin/users",

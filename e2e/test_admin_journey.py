@@ -12,6 +12,7 @@ from e2e.fixtures import ARTIFACTS
 from e2e.helpers import (
     add_from_product_page,
     check_out_and_pay,
+    confirm_email,
     fill_shipping,  # noqa: F401 (e2e/test_observability.py imports it from here)
     from_own_address,
     log_in,
@@ -31,6 +32,7 @@ def test_admin_creates_a_product_ships_an_order_and_sees_the_revenue(
     shopper = shopper_context.new_page()
     buyer = unique_name("buyer")
     register(shopper, buyer)
+    confirm_email(shopper, shop_server.smtp, f"{buyer}@example.com")  # order e-mails go to a confirmed address
     add_from_product_page(shopper, db, "Canvas Sneakers", quantity=2)
     number = f"{check_out_and_pay(shopper):06d}"
 
@@ -116,7 +118,7 @@ def test_admin_creates_a_product_ships_an_order_and_sees_the_revenue(
     (shipped,) = shop_server.smtp.wait_for(to=f"{buyer}@example.com", kind="order_shipped")
     assert shipped["Subject"] == f"Order #{number} is on its way"
     kinds = sorted(message["X-Shop-Email-Kind"] for message in shop_server.smtp.messages(to=f"{buyer}@example.com"))
-    assert kinds == ["order_placed", "order_shipped"]
+    assert kinds == ["order_placed", "order_shipped", "verify_email"]
 
     # The shopper sees it.
     shopper.goto("/orders")

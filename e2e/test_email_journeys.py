@@ -12,6 +12,7 @@ from e2e.helpers import (
     CARD_DECLINED,
     CARD_OK,
     PASSWORD,
+    confirm_email,
     execute,
     fill_shipping,
     from_own_address,
@@ -143,6 +144,7 @@ def test_an_order_is_mailed_once_paid_with_its_card_and_its_refund_when_the_shop
     username = unique_name("mailed")
     email = f"{username}@example.com"
     register(page, username)
+    confirm_email(page, shop_server.smtp, email)  # only a confirmed address gets order e-mails
     page.goto(f"/product/{product_id}")
     page.get_by_test_id("add-to-cart").click()
     expect(page.get_by_text(re.compile("to your cart"))).to_be_visible()
@@ -193,7 +195,7 @@ def test_an_order_is_mailed_once_paid_with_its_card_and_its_refund_when_the_shop
         ("order_placed",), ("order_refunded",)
     ]  # fmt: skip
     assert sorted(m["X-Shop-Email-Kind"] for m in shop_server.smtp.messages(to=email)) == [
-        "order_placed", "order_refunded"
+        "order_placed", "order_refunded", "verify_email"
     ]  # fmt: skip
 
 
@@ -223,3 +225,118 @@ def test_while_the_mail_server_is_down_emails_wait_and_all_leave_once_it_is_back
     assert reset_link(message)
     wait_until(lambda: query(shop_server.db_file, outbox, email)[0][0] == "sent", 30)
     wait_until(lambda: prometheus.value('max(ecommerce_email_outbox_depth{job="shop"})') == 0, 60)
+
+
+def verify_link(message) -> str:
+    return re.search(r"http://\S+/verify-email#token=[A-Za-z0-9_-]+", text_of(message)).group(0)
+
+
+def buy(page: Page, product_id: int, account_email: str, contact: str, said: str) -> int:
+    """One of the product, checked out with `contact` as the contact e-mail and paid; the order's id. The
+    checkout says, next to that field, `said` of where the order's e-mails go."""
+    page.goto(f"/product/{product_id}")
+    page.get_by_test_id("add-to-cart").click()
+    expect(page.get_by_text(re.compile("to your cart"))).to_be_visible()
+    page.goto("/checkout")
+    expect(page.get_by_test_id("order-emails-to")).to_contain_text(said)
+    # Prefilled with the account's address once it has arrived; then replaced by another one.
+    expect(page.get_by_label("E-mail")).to_have_value(account_email)
+    page.get_by_label("E-mail").fill(contact)
+    fill_shipping(page, "Vera Verified")
+    pay(page, CARD_OK, name="Vera Verified")
+    expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    expect(page.get_by_test_id("order-status")).to_have_text("paid")
+    # The contact e-mail is on the order, for the courier.
+    expect(page.get_by_text(contact)).to_be_visible()
+    return int(page.get_by_test_id("order-number").inner_text().removeprefix("Order #"))
+
+
+def test_a_shopper_confirms_the_address_through_the_emailed_link_and_only_then_gets_order_emails(
+    page: Page, shop_server
+):
+    db, smtp = shop_server.db_file, shop_server.smtp
+    product_id, name = new_product(db, 1250, 5)
+    username = unique_name("confirmed")
+    email = f"{username}@example.com"
+    courier = f"courier-{username}@example.org"
+    register(page, username)
+    # The welcome says where the link went.
+    expect(page.get_by_text(f"We sent a link to {email} to confirm your e-mail address.")).to_be_visible()
+
+    # The account page (the name in the header leads there): not confirmed; asking again so soon is refused.
+    page.get_by_test_id("current-user").click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+    expect(page.get_by_test_id("account-email")).to_have_text(email)
+    expect(page.get_by_test_id("email-status")).to_have_text("Not confirmed")
+    page.get_by_test_id("send-link-again").click()
+    expect(page.get_by_test_id("form-error")).to_contain_text("less than a minute ago")
+    settle(page)
+    assert problems_on(page, "desktop") == []
+
+    # Ordered before the address is confirmed: paid, all of it on the order page, and no e-mail to anyone.
+    first = buy(page, product_id, email, courier, said="only to a confirmed address")
+    wait_until(lambda: query(db, "SELECT count(*) FROM email_outbox WHERE status IN ('queued', 'sending')")
+               == [(0,)], 30)  # fmt: skip
+    assert query(db, "SELECT count(*) FROM email_outbox WHERE order_id = ?", first) == [(0,)]
+
+    # The link in the e-mail confirms the address.
+    (message,) = smtp.wait_for(to=email, kind="verify_email")
+    assert message["Subject"] == "Confirm your e-mail address at Reflex Shop"
+    link = verify_link(message)
+    assert link.startswith(shop_server.url + "/verify-email#token=") and link in html_of(message)
+    page.goto(link)
+    expect(page.get_by_test_id("email-verified")).to_contain_text(f"Your address {email} is verified")
+    settle(page)
+    assert problems_on(page, "desktop") == []
+    # Only the token's hash is kept; neither the e-mail's copy nor the log has the token.
+    token = link.rsplit("=", 1)[1]
+    for table, column in (("email_verifications", "token_hash"), ("email_outbox", "text_body"),
+                          ("email_outbox", "html_body")):  # fmt: skip
+        assert query(db, f"SELECT count(*) FROM {table} WHERE {column} LIKE ?", f"%{token}%") == [(0,)]
+    assert token not in shop_server.log_file.read_text()
+    # The link works once.
+    page.goto("/")
+    page.goto(link)
+    expect(page.get_by_test_id("verify-link-invalid")).to_be_visible()
+    page.goto("/account")
+    expect(page.get_by_test_id("email-status")).to_have_text("Confirmed")
+
+    # Now an order's e-mail comes, to the confirmed address; the contact e-mail typed still gets nothing.
+    second = buy(page, product_id, email, courier, said=f"go to your account's confirmed address, {email}")
+    (placed,) = smtp.wait_for(to=email, kind="order_placed")
+    assert placed["Subject"] == f"Your order #{second:06d} at Reflex Shop"
+    assert f"1 x {name} at $12.50 = $12.50" in text_of(placed)
+    assert smtp.messages(to=courier) == []
+    assert query(db, "SELECT count(*) FROM email_outbox WHERE recipient = ?", courier) == [(0,)]
+    assert sorted(m["X-Shop-Email-Kind"] for m in smtp.messages(to=email)) == ["order_placed", "verify_email"]
+
+
+def test_a_changed_address_is_confirmed_by_its_own_link_while_the_old_one_keeps_the_mail(page: Page, shop_server):
+    db, smtp = shop_server.db_file, shop_server.smtp
+    username = unique_name("moving")
+    old, new = f"{username}@example.com", f"{username}@new.example.com"
+    register(page, username)
+    confirm_email(page, smtp, old)
+    # A minute later (the account's last link says so): links are paced one a minute.
+    execute(db, "UPDATE users SET email_link_sent_at = datetime('now', '-2 minutes') WHERE username = ?", username)
+
+    page.goto("/account")
+    expect(page.get_by_test_id("email-status")).to_have_text("Confirmed")
+    page.get_by_label("New e-mail address").fill("not an address")
+    page.get_by_role("button", name="Change e-mail address").click()
+    expect(page.get_by_test_id("error-email")).to_contain_text("Enter a valid e-mail address")
+    page.get_by_label("New e-mail address").fill(new.upper())
+    page.get_by_role("button", name="Change e-mail address").click()
+    expect(page.get_by_test_id("account-notice")).to_have_text(
+        f"We sent a link to {new}. Until you open it, order e-mails keep going to {old}."
+    )
+    expect(page.get_by_test_id("account-email")).to_have_text(new)
+    expect(page.get_by_test_id("email-status")).to_have_text("Not confirmed")
+    expect(page.get_by_test_id("email-not-confirmed")).to_contain_text(f"order e-mails go to {old}")
+    assert query(db, "SELECT email, verified_email FROM users WHERE username = ?", username) == [(new, old)]
+
+    confirm_email(page, smtp, new)
+    page.goto("/account")
+    expect(page.get_by_test_id("email-status")).to_have_text("Confirmed")
+    expect(page.get_by_test_id("account-email")).to_have_text(new)
+    assert query(db, "SELECT email, verified_email FROM users WHERE username = ?", username) == [(new, new)]

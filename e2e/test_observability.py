@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 
 from e2e.helpers import (
     add_from_product_page,
+    confirm_email,
     fill_card,
     fill_shipping,
     log_in,
@@ -31,6 +32,7 @@ def journey(page: Page, shop_server) -> tuple[str, str, int]:
     """Register, log out and in, add two products, check out. Returns (username, password, order id)."""
     username, password = unique_name("observed"), "Observed-Pass-9"
     register(page, username, password)
+    confirm_email(page, shop_server.smtp, f"{username}@example.com")  # its order e-mail is traced below
     log_out(page)
     page.goto("/login")
     log_in(page, username, password)

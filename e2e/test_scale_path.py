@@ -32,7 +32,7 @@ from e2e.test_concurrency import SHOPPERS, assert_all_completed, in_own_loop
 from ecom_reflex.cli import reflex_environment
 from ecom_reflex.settings import PROJECT_ROOT
 from testkit.servers import PostgresServer, ShopProcess, copy_of_the_app, free_port, start_postgres, start_redis
-from testkit.smtp import SmtpSink
+from testkit.smtp import SmtpSink, text_of
 from tests.security.conftest import Client, register
 
 
@@ -236,12 +236,18 @@ def test_ten_shoppers_at_once_on_postgres_redis_and_two_workers(scale_shop: Scal
         result.usernames,
     )[0][0]
     assert_all_completed(result, orders, before, after)
-    # Two workers' senders, one outbox: each order's e-mail arrives, and only once.
+    # Two workers' senders, one outbox: each registration's confirmation link arrives, and only once, each
+    # written out with its own link by whichever sender took it; no order e-mail goes to an address
+    # nobody confirmed.
     shoppers = {f"{name}@example.com" for name in result.usernames}
-    scale_shop.smtp.wait_for(kind="order_placed", count=orders, timeout_s=60)
+    scale_shop.smtp.wait_for(kind="verify_email", count=len(shoppers), timeout_s=60)
     wait_until(lambda: scale_shop.query("SELECT count(*) FROM email_outbox WHERE status <> 'sent'")[0][0] == 0, 60)
-    received = [m for m in scale_shop.smtp.messages(kind="order_placed") if m["To"].addresses[0].addr_spec in shoppers]
-    assert len(received) == orders == len({message["Message-ID"] for message in received})
+    received = [m for m in scale_shop.smtp.messages(kind="verify_email") if m["To"].addresses[0].addr_spec in shoppers]
+    assert len(received) == len(shoppers) == len({message["Message-ID"] for message in received})
+    assert {m["To"].addresses[0].addr_spec for m in received} == shoppers
+    tokens = {re.search(r"/verify-email#token=(\S+)", text_of(message)).group(1) for message in received}
+    assert len(tokens) == len(shoppers)
+    assert not [m for m in scale_shop.smtp.messages(kind="order_placed") if m["To"].addresses[0].addr_spec in shoppers]
 
 
 def test_redis_keeps_no_session_token_and_forgets_idle_tabs(scale_shop: ScaleShop):

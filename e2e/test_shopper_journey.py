@@ -10,6 +10,7 @@ from e2e.helpers import (
     add_from_product_page,
     cart_count,
     charges,
+    confirm_email,
     execute,
     fill_card,
     fill_shipping,
@@ -29,6 +30,7 @@ def test_register_search_add_change_quantity_check_out_and_see_the_order(page: P
     db = shop_server.db_file
     username = unique_name("journey")
     register(page, username)
+    confirm_email(page, shop_server.smtp, f"{username}@example.com")  # order e-mails go to a confirmed address
 
     # Search, then add from the listing.
     page.goto("/")

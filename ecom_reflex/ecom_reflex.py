@@ -23,7 +23,7 @@ from ecom_reflex.observability.instrumentation import (
     trace_plain_requests,
 )
 from ecom_reflex.observability.metrics import metrics_endpoint
-from ecom_reflex.pages import auth, cart, checkout, home, not_found, orders, product
+from ecom_reflex.pages import account, auth, cart, checkout, home, not_found, orders, product
 from ecom_reflex.pages.admin import dashboard as admin_dashboard
 from ecom_reflex.pages.admin import orders as admin_orders
 from ecom_reflex.pages.admin import products as admin_products
@@ -32,6 +32,7 @@ from ecom_reflex.security import log_as_client, security_headers, websocket_orig
 from ecom_reflex.services.images import MAX_IMAGE_BYTES
 from ecom_reflex.settings import get_settings
 from ecom_reflex.state import store
+from ecom_reflex.state.account import AccountState, VerifyEmailState
 from ecom_reflex.state.admin.dashboard import AdminAnalyticsState
 from ecom_reflex.state.admin.orders import AdminOrdersState, AdminOrderState
 from ecom_reflex.state.admin.products import AdminProductFormState, AdminProductsState
@@ -144,6 +145,8 @@ PAGES = [
     (auth.register_page, "/register", "Register", RegisterState.open_form),
     (auth.forgot_password_page, "/forgot-password", "Forgot password", ForgotPasswordState.open_forgot),
     (auth.reset_password_page, "/reset-password", "Choose a new password", ResetPasswordState.open_reset),
+    (account.account_page, "/account", "Your account", AccountState.load_account),
+    (account.verify_email_page, "/verify-email", "Confirm your e-mail address", VerifyEmailState.open_link),
     (checkout.checkout_page, "/checkout", "Checkout", CheckoutState.open_checkout),
     (orders.orders_page, "/orders", "My orders", OrdersState.load_orders),
     (orders.order_page, "/orders/[order_id]", "Order", OrdersState.load_order),

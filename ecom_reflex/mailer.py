@@ -7,9 +7,11 @@ sending, and an idle sender costs one indexed query per EMAIL_POLL_SECONDS.
 Each e-mail is sent through SMTP (aiosmtplib, on the event loop: nobody waits on the mail server)
 or, with SMTP_URL unset, written to the JSON log with the reset link's secret taken out. Each try
 is a span of its own trace, linked to the trace of the request that queued it (the order, the
-reset request); its outcome is counted and logged with the address masked. A password-reset
-e-mail is queued without its link: each try makes a new one as it builds the message, so the
-link's secret is never stored (services/password_reset.py).
+reset request); its outcome is counted and logged with the address masked. An e-mail past its
+recipient's hourly cap (services/outbox.py) is not sent: it is counted and logged as "capped". A
+password-reset or address-confirmation e-mail is queued without its link: each try makes a new one as
+it builds the message, so the link's secret is never stored (services/password_reset.py,
+services/email_verification.py).
 
 Delivery is at least once. A row is marked sent only after the SMTP server accepted it; a worker
 that dies between the two leaves the row claimed, and it is sent again when the claim's lease
@@ -35,7 +37,7 @@ from ecom_reflex.models import EmailStatus
 from ecom_reflex.observability import business, metrics
 from ecom_reflex.observability.tracing import linked_span
 from ecom_reflex.offload import run_db
-from ecom_reflex.services import outbox, password_reset
+from ecom_reflex.services import email_verification, outbox, password_reset
 from ecom_reflex.services.mail import redact
 from ecom_reflex.settings import Settings
 
@@ -120,13 +122,24 @@ def _with_reset_link(email: outbox.ClaimedEmail) -> outbox.ClaimedEmail:
     return password_reset.with_link(email, username, token)
 
 
+def _with_verify_link(email: outbox.ClaimedEmail) -> outbox.ClaimedEmail:
+    """An address-confirmation e-mail, likewise (services/email_verification.py)."""
+    username, token = transaction(lambda session: email_verification.make_link(session, email.id), write=True)
+    return email_verification.with_link(email, username, token)
+
+
 async def deliver(transport: LogTransport | SmtpTransport, email: outbox.ClaimedEmail, settings: Settings) -> None:
     """One try at one claimed e-mail, then the row marked with what became of it."""
+    if email.capped:  # over its recipient's hourly cap: the claim gave it up, nothing goes out
+        business.email_attempt(email.kind, "capped", email.recipient, email.attempt)
+        return
     attributes = {"email.kind": email.kind, "email.attempt": email.attempt, "email.outbox_id": email.id}
     with linked_span("email.send", email.traceparent, **attributes) as span:
         try:
             if email.kind == "password_reset":
                 email = await run_db(_with_reset_link, email)
+            elif email.kind == "verify_email":
+                email = await run_db(_with_verify_link, email)
             await transport.send(email)
         except Exception as error:  # refused, unreachable, or a message that cannot be built: this try failed
             # Marked either way, never left claimed: an e-mail that always fails is given up after
@@ -151,7 +164,8 @@ async def deliver_due(transport: LogTransport | SmtpTransport, settings: Setting
     """Claim what is due and send it; how many were claimed."""
     if not await run_db(lambda: transaction(outbox.has_due)):
         return 0
-    claimed = await run_db(lambda: transaction(lambda session: outbox.claim(session, BATCH), write=True))
+    cap = settings.email_per_recipient_per_hour
+    claimed = await run_db(lambda: transaction(lambda session: outbox.claim(session, BATCH, cap=cap), write=True))
     for email in claimed:
         await deliver(transport, email, settings)
     return len(claimed)

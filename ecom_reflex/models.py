@@ -69,12 +69,25 @@ class User(SQLModel, table=True):
     __tablename__ = "users"
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=32, nullable=False)
-    # Stored lower-cased, so a plain unique index is case-insensitive.
-    email: str = Field(max_length=254, nullable=False, unique=True)
+    # The address the account gives (typed at registration or when changed), lower-cased. Not
+    # unique: registering with an address another account has confirmed answers like any other
+    # registration (nothing enumerates accounts), and the new account keeps it as a claim that
+    # can never be confirmed (services/email_verification.py).
+    email: str = Field(max_length=254, nullable=False, index=True)
+    # The address a link proved, or None: the only one order e-mails go to. It stays while a
+    # changed `email` waits for its own link. Unique (uq_users_verified_email; NULLs are distinct on
+    # SQLite and PostgreSQL alike): one account per confirmed address.
+    verified_email: str | None = Field(default=None, max_length=254, nullable=True)
+    # When the last confirmation link was made for the account: one a minute (a conditional UPDATE).
+    email_link_sent_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
     password_hash: str = Field(max_length=100, nullable=False)
     is_admin: bool = Field(default=False, nullable=False, index=True)
     is_active: bool = Field(default=True, nullable=False, index=True)
     created_at: datetime = _timestamp(index=True)
+
+    @property
+    def email_verified(self) -> bool:
+        return self.verified_email is not None and self.verified_email == self.email
 
 
 # Usernames keep the case the user typed but are unique ignoring it. The initial
@@ -82,6 +95,7 @@ class User(SQLModel, table=True):
 # and says so on every schema check (Reflex runs one at start-up), hence the filter.
 Index("uq_users_username_lower", func.lower(User.__table__.c.username), unique=True)
 warnings.filterwarnings("ignore", message=r".*expression-based index.*uq_users_username_lower")
+Index("uq_users_verified_email", User.__table__.c.verified_email, unique=True)
 
 
 class AuthSession(SQLModel, table=True):
@@ -221,6 +235,8 @@ class EmailStatus(enum.StrEnum):
     SENDING = "sending"  # claimed by a sender until claimed_until
     SENT = "sent"
     FAILED = "failed"  # every attempt failed: given up
+    # Over its recipient's EMAIL_PER_RECIPIENT_PER_HOUR when its turn came: never sent, never tried again.
+    CAPPED = "capped"
 
 
 class OutboxEmail(SQLModel, table=True):
@@ -230,10 +246,13 @@ class OutboxEmail(SQLModel, table=True):
     __table_args__ = (
         # The senders' one query: what is due, oldest first.
         Index("ix_email_outbox_due", "status", "next_attempt_at", "id"),
+        # What a recipient was sent within the last hour (the per-recipient cap, services/outbox.py).
+        Index("ix_email_outbox_recipient_sent", "recipient", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    # order_placed (once paid), order_shipped, order_refunded, password_reset, password_changed
+    # services/mail.py's KINDS: order_placed (once paid), order_shipped, order_refunded, password_reset,
+    # password_changed, verify_email, email_in_use
     kind: str = Field(sa_type=String(32), nullable=False)
     recipient: str = Field(max_length=254, nullable=False)
     subject: str = Field(max_length=200, nullable=False)
@@ -262,6 +281,24 @@ class PasswordReset(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = _foreign_key("users.id", ondelete="CASCADE")
     token_hash: str = Field(max_length=64, nullable=False, unique=True)
+    created_at: datetime = _timestamp()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+
+
+class EmailVerification(SQLModel, table=True):
+    """A link that confirms an account's address, asked for at `created_at`: only the SHA-256 of its
+    random token is kept."""
+
+    __tablename__ = "email_verifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _foreign_key("users.id", ondelete="CASCADE")
+    # The address the link was asked for: it confirms that one only, and only while the account still gives it.
+    email: str = Field(max_length=254, nullable=False)
+    # Set by the sender as it writes the e-mail out (a new token each try): None until then, and for
+    # an address another account has confirmed, whose link is never sent.
+    token_hash: str | None = Field(default=None, max_length=64, nullable=True, unique=True)
     created_at: datetime = _timestamp()
     expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
     used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)

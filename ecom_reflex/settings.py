@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     email_max_attempts: int = Field(default=8, ge=1, le=50)
     # How often each worker's sender looks for due e-mails when it found none.
     email_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # The most e-mails (of every kind together) any one address is sent in an hour; past it an e-mail
+    # is not sent at all (marked "capped", counted), never held back to flood it later.
+    email_per_recipient_per_hour: int = Field(default=10, ge=1, le=10_000)
+    # Links that confirm an account's address (at registration, on asking again, on a change):
+    # at most one a minute per account, and this many a day.
+    email_links_per_account_per_day: int = Field(default=10, ge=1, le=1_000)
     # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed;
     # otherwise the client address is the connection's peer.
     trusted_proxies: str = ""

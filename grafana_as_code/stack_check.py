@@ -10,7 +10,7 @@ Grafana (its URL, user admin and GRAFANA_ADMIN_PASSWORD): each provisioned datas
 endpoint; each dashboard and alert rule loaded, all in one folder "Shop"; through Grafana's
 datasource proxy (Loki and Tempo publish no port), the shop's log lines for {service="ecom-shop"}
 and a trace in Tempo whose id appears in those lines.
-Mailpit (its URL): the shop's e-mails arrived there (orders placed by `make traffic` send them).
+Mailpit (its URL): the shop's e-mails arrived there (each registration of `make traffic` sends an address link).
 
 Prints one table row per check and exits 1 if any failed.
 """
@@ -213,7 +213,7 @@ def mail_checks(client: httpx.Client) -> Iterator[tuple[str, str, Callable[[], s
     def emails_arrived() -> str:
         body = _get(client, "/api/v1/messages", limit="1")
         if not body.get("total"):
-            raise CheckFailed("no e-mail reached Mailpit: send traffic with checkouts (make traffic), then see the"
+            raise CheckFailed("no e-mail reached Mailpit: send traffic with registrations (make traffic), then see the"
                               " shop's e-mail log lines (action=email) for the error")  # fmt: skip
         return f"{body['total']} e-mails, the newest: {body['messages'][0]['Subject']!r}"
 

@@ -15,8 +15,11 @@ VISA_4242 = CardSummary("visa", "4242", 12, 2034)
 HOLD = timedelta(minutes=15)
 
 
-def make_user(session: Session, username: str = "shopper", **fields) -> User:
-    user = User(username=username, email=f"{username.lower()}@example.com", password_hash=_FAST_HASH, **fields)
+def make_user(session: Session, username: str = "shopper", *, verified: bool = True, **fields) -> User:
+    """A user whose address <username>@example.com is confirmed (order e-mails go to it), unless not `verified`."""
+    email = f"{username.lower()}@example.com"
+    user = User(username=username, email=email, verified_email=email if verified else None, password_hash=_FAST_HASH,
+                **fields)  # fmt: skip
     session.add(user)
     session.commit()
     return user

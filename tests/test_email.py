@@ -68,8 +68,9 @@ def test_a_paid_order_queues_its_order_placed_email_with_the_card_in_the_payment
 
     assert transaction(record, write=True).order.status == "paid"
 
+    # To the account's confirmed address: the contact e-mail typed at checkout (ada@) is for the courier.
     (email,) = outbox_rows()
-    assert (email.kind, email.recipient, email.status, email.order_id) == ("order_placed", "ada@example.com",
+    assert (email.kind, email.recipient, email.status, email.order_id) == ("order_placed", "shopper@example.com",
                                                                            "queued", order.id)  # fmt: skip
     assert email.subject == f"Your order #{order.id:06d} at Reflex Shop"
     for text in (email.text_body, email.html_body):
@@ -146,7 +147,7 @@ def test_shipping_and_refunding_tell_the_customer_and_other_moves_do_not(session
     assert outbox_rows("order_refunded") == []
     assert transaction(lambda s: order_payments.record_refund(s, second.id), write=True)
     (refunded,) = outbox_rows("order_refunded")
-    assert refunded.order_id == second.id and refunded.recipient == "ada@example.com"
+    assert refunded.order_id == second.id and refunded.recipient == "second@example.com"
     assert refunded.subject == f"Order #{second.id:06d} has been cancelled and refunded"
     for text in (refunded.text_body, refunded.html_body):
         assert "refunded" in text and "$10.00" in text and "Visa •••• 4242" in text

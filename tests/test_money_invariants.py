@@ -167,7 +167,9 @@ class Shop(RuleBasedStateMachine):
                 Product(name=f"Prop {tag} {n}", price_cents=PRICES[n], stock=3 * n + 2, category_id=category.id)
                 for n in range(PRODUCTS)
             ]
-            people = [User(username=f"p{tag}{n}", email=f"p{tag}{n}@example.com", password_hash=_FAST_HASH)
+            # Shoppers with confirmed addresses: their order e-mails are sent (services/mail.py).
+            people = [User(username=f"p{tag}{n}", email=f"p{tag}{n}@example.com",
+                           verified_email=f"p{tag}{n}@example.com", password_hash=_FAST_HASH)
                       for n in range(SHOPPERS)]  # fmt: skip
             admin = User(username=f"a{tag}", email=f"a{tag}@example.com", password_hash=_FAST_HASH, is_admin=True)
             session.add_all([*made, *people, admin])

@@ -78,7 +78,14 @@ def account_links() -> rx.Component:
         rx.hstack(
             rx.cond(CartState.is_admin, rx.link("Admin", href="/admin", weight="medium")),
             rx.link("My orders", href="/orders", weight="medium"),
-            rx.text(CartState.username, size="2", color=MUTED, data_testid="current-user"),
+            rx.link(
+                CartState.username,
+                href="/account",
+                size="2",
+                color=MUTED,
+                aria_label="Your account: " + CartState.username,
+                data_testid="current-user",
+            ),
             rx.button("Log out", variant="soft", size="2", on_click=CartState.logout),
             align="center",
             spacing="4",
@@ -102,6 +109,7 @@ def mobile_menu() -> rx.Component:
                 CartState.logged_in,
                 rx.fragment(
                     rx.menu.item("My orders", on_click=rx.redirect("/orders")),
+                    rx.menu.item("Your account", on_click=rx.redirect("/account")),
                     rx.cond(CartState.is_admin, rx.menu.item("Admin", on_click=rx.redirect("/admin"))),
                     rx.menu.separator(),
                     rx.menu.item("Log out", on_click=CartState.logout),

@@ -126,6 +126,23 @@ def password_reset_link_refused() -> None:
     metrics.PASSWORD_RESETS.labels(step="refused").inc()
 
 
+def email_link_requested(step: str) -> None:
+    """A new link asked for on the account page: "again", or "change" (another address)."""
+    metrics.EMAIL_VERIFICATIONS.labels(step=step).inc()
+    logger.info("e-mail address link requested", extra={"action": "email_verification", "step": step})
+
+
+def email_verified(user_id: int) -> None:
+    metrics.EMAIL_VERIFICATIONS.labels(step="verified").inc()
+    logger.info("e-mail address confirmed", extra={"action": "email_verification", "step": "verified",
+                                                   "user_id": user_id})  # fmt: skip
+
+
+def email_link_refused() -> None:
+    """Counted, not logged, as a refused reset link: made-up links from any client must not fill the log."""
+    metrics.EMAIL_VERIFICATIONS.labels(step="refused").inc()
+
+
 def payment_call(operation: str, outcome: str, seconds: float, breaker_open: bool) -> None:
     """One call to the payment service (its retries included), timed with the trace as exemplar."""
     from ecom_reflex.observability.tracing import current_trace_id

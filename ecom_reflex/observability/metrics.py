@@ -77,10 +77,10 @@ APP_INFO = Info("ecommerce_app", "The running shop.")
 EMAILS = Counter(
     "ecommerce_emails",
     "E-mail send attempts by kind and outcome: sent, logged (no SMTP_URL: written to the log), retry (failed,"
-    " queued again), failed (given up).",
+    " queued again), failed (given up), capped (not sent: its recipient's hourly cap was reached).",
     ["kind", "outcome"],
 )
-EMAIL_OUTCOMES = ("sent", "logged", "retry", "failed")
+EMAIL_OUTCOMES = ("sent", "logged", "retry", "failed", "capped")
 EMAIL_OUTBOX_DEPTH = Gauge(
     "ecommerce_email_outbox_depth",
     "E-mails queued or being sent (not sent, not given up).",
@@ -99,6 +99,15 @@ PASSWORD_RESETS = Counter(
     ["step"],
 )
 PASSWORD_RESET_STEPS = ("requested", "throttled", "queued", "no_account", "capped", "completed", "refused")
+# Links that confirm an account's e-mail address (services/email_verification.py); a registration's
+# first link is counted with the registration.
+EMAIL_VERIFICATIONS = Counter(
+    "ecommerce_email_verifications",
+    "Address confirmations by step: again (a new link asked for), change (a new address), verified (a link"
+    " opened), refused (a used, replaced, expired or unknown link).",
+    ["step"],
+)
+EMAIL_VERIFICATION_STEPS = ("again", "change", "verified", "refused")
 FAULT_FLAGS = Gauge(
     "ecommerce_fault_flag",
     "Current value of each fault flag (ecom_reflex/faults.py); 0 is off.",
@@ -207,6 +216,8 @@ def initialise(service_name: str, environment: str) -> None:
         SPANS.labels(outcome=outcome)
     for step in PASSWORD_RESET_STEPS:
         PASSWORD_RESETS.labels(step=step)
+    for step in EMAIL_VERIFICATION_STEPS:
+        EMAIL_VERIFICATIONS.labels(step=step)
     for handler in LOG_HANDLERS:
         for outcome in LOG_OUTCOMES:
             LOG_RECORDS.labels(handler=handler, outcome=outcome)

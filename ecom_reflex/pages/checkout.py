@@ -4,6 +4,7 @@ import reflex as rx
 
 from ecom_reflex.components.cart import checkout_blocker, line_problem
 from ecom_reflex.components.layout import (
+    MUTED,
     empty_cart,
     error_summary,
     form_error,
@@ -206,6 +207,19 @@ def _shipping_form() -> rx.Component:
                 default_value=CheckoutState.account_email,
                 # Re-created once the account's address has arrived, so it shows prefilled.
                 key=CheckoutState.account_email,
+            ),
+            rx.text(
+                rx.cond(
+                    CheckoutState.mailed_to != "",
+                    "For the courier. Order e-mails go to your account's confirmed address, "
+                    + CheckoutState.mailed_to
+                    + ".",
+                    "For the courier. We send order e-mails only to a confirmed address: confirm yours on your"
+                    " account page.",
+                ),
+                size="1",
+                color=MUTED,
+                data_testid="order-emails-to",
             ),
             form_field("Phone (optional)", "phone", errors, type="tel", auto_complete="tel", max_length=32),
             section_title("Shipping address"),

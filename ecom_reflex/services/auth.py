@@ -123,22 +123,26 @@ def check_registration(session: Session, username: str, email: str, password: st
         and session.exec(select(User.id).where(func.lower(User.username) == username.lower())).first()
     ):
         errors["username"] = "This username is taken."
-    if "email" not in errors and session.exec(select(User.id).where(User.email == email)).first():
-        errors["email"] = "An account with this e-mail already exists."
+    # No word on the e-mail: an address another account uses registers like any other (create_account).
     if errors:
         raise FieldErrors(errors)
     return username, email
 
 
 def create_account(session: Session, username: str, email: str, password_hash: str) -> User:
-    """Insert a checked registration (see check_registration); FieldErrors if someone took the name meanwhile."""
+    """Insert a checked registration (see check_registration) and its first address link, alike whether
+    another account has confirmed the address or not (services/email_verification.py: then no link
+    goes out, and that account's owner is told). FieldErrors if someone took the name meanwhile."""
+    from ecom_reflex.services import email_verification
+
     user = User(username=username, email=email, password_hash=password_hash)
     try:
         with session.begin_nested():
             session.add(user)
     except IntegrityError:
         # Someone registered the same name between our check and the insert.
-        raise FieldErrors({"username": "This username or e-mail is taken."}) from None
+        raise FieldErrors({"username": "This username is taken."}) from None
+    email_verification.first_link(session, user)
     return user
 
 

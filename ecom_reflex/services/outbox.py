@@ -7,6 +7,14 @@ holds the one write lock from its BEGIN). A claimed row is the claimer's until `
 a sender that died mid-send leaves it to be claimed again once that lease is over. That is the
 at-least-once window: an e-mail the SMTP server accepted just before its sender died, before
 the row was marked sent, is sent again after the lease.
+
+No address gets more than EMAIL_PER_RECIPIENT_PER_HOUR e-mails an hour, of every kind together:
+a claim counts what each recipient was sent in the last hour (and what other senders are sending
+it now), and an e-mail past the cap is marked CAPPED instead of claimed: never sent, never tried
+again. The count and the claim are one step: on SQLite claims hold the write lock; on PostgreSQL
+a claim takes a transaction-scoped advisory lock per recipient (pg_try_advisory_xact_lock) and
+passes over the rows of a recipient another claim is counting, so two senders never both take
+the last slot.
 """
 
 from __future__ import annotations
@@ -16,11 +24,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, func, or_, text, update
 from sqlmodel import Session, select
 
 from ecom_reflex.models import EmailStatus, OutboxEmail, utcnow
 from ecom_reflex.services.mail import redact
+from ecom_reflex.settings import get_settings
 
 # How long a claim lasts: far longer than one send may take (the SMTP timeout), so only a
 # sender that died loses its rows to another.
@@ -28,6 +37,8 @@ CLAIM_LEASE = timedelta(minutes=5)
 # The longest wait between two tries of one e-mail.
 MAX_RETRY_WAIT = timedelta(hours=1)
 MAX_ERROR_LENGTH = 500
+# The per-recipient cap's window.
+CAP_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,8 @@ class ClaimedEmail:
     html_body: str
     traceparent: str
     attempt: int
+    # Over its recipient's hourly cap: already marked CAPPED, not to be sent (the sender counts it).
+    capped: bool = False
 
 
 def _due(now: datetime):
@@ -56,17 +69,29 @@ def has_due(session: Session, now: datetime | None = None) -> bool:
     return session.exec(select(OutboxEmail.id).where(_due(now or utcnow())).limit(1)).first() is not None
 
 
-def claim(session: Session, limit: int, now: datetime | None = None) -> list[ClaimedEmail]:
-    """Up to `limit` due e-mails, oldest first, now this caller's (in a write transaction)."""
+def claim(session: Session, limit: int, now: datetime | None = None, cap: int | None = None) -> list[ClaimedEmail]:
+    """Up to `limit` due e-mails, oldest first, now this caller's (in a write transaction). Those past
+    their recipient's `cap` an hour (EMAIL_PER_RECIPIENT_PER_HOUR) come back marked `capped`: given up."""
     now = now or utcnow()
+    cap = cap if cap is not None else get_settings().email_per_recipient_per_hour
     rows = session.exec(
         select(OutboxEmail).where(_due(now)).order_by(OutboxEmail.id).limit(limit).with_for_update(skip_locked=True)
     ).all()
+    counting = _lock_recipients(session, {row.recipient for row in rows})
+    rows = [row for row in rows if row.recipient in counting]
+    received = _received_recently(session, counting, [row.id for row in rows], now)
     token = uuid.uuid4().hex
     claimed = []
     for row in rows:
-        row.status, row.claim_token, row.claimed_until = EmailStatus.SENDING.value, token, now + CLAIM_LEASE
         row.attempts += 1
+        capped = received.get(row.recipient, 0) >= cap
+        if capped:
+            row.status, row.claim_token, row.claimed_until = EmailStatus.CAPPED.value, None, None
+            row.text_body, row.html_body = redact(row.text_body), redact(row.html_body)
+            row.last_error = f"not sent: its recipient had {cap} e-mails within the hour (EMAIL_PER_RECIPIENT_PER_HOUR)"
+        else:
+            row.status, row.claim_token, row.claimed_until = EmailStatus.SENDING.value, token, now + CLAIM_LEASE
+            received[row.recipient] = received.get(row.recipient, 0) + 1
         session.add(row)
         claimed.append(
             ClaimedEmail(
@@ -79,10 +104,44 @@ def claim(session: Session, limit: int, now: datetime | None = None) -> list[Cla
                 row.html_body,
                 row.traceparent,
                 row.attempts,
+                capped,
             )
         )
     session.flush()
     return claimed
+
+
+def _lock_recipients(session: Session, recipients: set[str]) -> set[str]:
+    """The recipients this claim may count and send to: all of them on SQLite (the write lock is held);
+    on PostgreSQL those whose advisory lock it got, the others being counted by another claim now."""
+    if session.get_bind().dialect.name != "postgresql":
+        return recipients
+    return {
+        recipient
+        for recipient in sorted(recipients)
+        if session.execute(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:recipient, 26))"), {"recipient": recipient}
+        ).scalar()
+    }
+
+
+def _received_recently(session: Session, recipients: set[str], claiming: list[int], now: datetime) -> dict[str, int]:
+    """E-mails each recipient was sent within CAP_WINDOW, and those other senders are sending it now."""
+    if not recipients:
+        return {}
+    counted = session.exec(
+        select(OutboxEmail.recipient, func.count(OutboxEmail.id))
+        .where(
+            OutboxEmail.recipient.in_(recipients),
+            OutboxEmail.id.not_in(claiming),
+            or_(
+                and_(OutboxEmail.status == EmailStatus.SENT.value, OutboxEmail.sent_at >= now - CAP_WINDOW),
+                and_(OutboxEmail.status == EmailStatus.SENDING.value, OutboxEmail.claimed_until >= now),
+            ),
+        )
+        .group_by(OutboxEmail.recipient)
+    ).all()
+    return dict(counted)
 
 
 def _mine(email: ClaimedEmail):

@@ -19,6 +19,16 @@ def get_by_username(session: Session, username: str) -> User | None:
     return session.exec(select(User).where(func.lower(User.username) == username.lower())).first()
 
 
+def account_for_address(session: Session, email: str) -> User | None:
+    """The active account an e-mail address leads to (a password reset): the one that confirmed it;
+    when none has, the oldest that gives it. Addresses are not unique (services/email_verification.py)."""
+    email = email.strip().lower()
+    confirmed = session.exec(select(User).where(User.verified_email == email, User.is_active)).first()
+    if confirmed is not None:
+        return confirmed
+    return session.exec(select(User).where(User.email == email, User.is_active).order_by(User.id)).first()
+
+
 @dataclass(frozen=True)
 class AdminAccount:
     username: str
@@ -38,9 +48,13 @@ def ensure_admin(session: Session, username: str, email: str, password: str | No
     user = get_by_username(session, username)
     if user is None:
         generated = None if password else secrets.token_urlsafe(18)
+        email = email.lower()
+        # The operator's ADMIN_EMAIL is taken as confirmed (README "E-mail"), unless an account confirmed it first.
+        held = session.exec(select(User.id).where(User.verified_email == email)).first() is not None
         user = User(
             username=username,
-            email=email.lower(),
+            email=email,
+            verified_email=None if held else email,
             password_hash=hash_password(password or generated),
             is_admin=True,
             is_active=True,

@@ -38,6 +38,8 @@ class _Outcome:
     errors: dict[str, str] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     status: LoginStatus | None = None
+    # A new account's address, as stored: the welcome says a link went to it.
+    email: str = ""
 
 
 def _start(session: Session, user_id: int, guest_lines: dict[int, int]) -> tuple[str, list[str]]:
@@ -102,7 +104,7 @@ async def _register(
         user = auth.create_account(session, username, email, password_hash)
         session.flush()
         token, notices = _start(session, user.id, guest_lines)
-        return _Outcome(token=token, user_id=user.id, notices=notices)
+        return _Outcome(token=token, user_id=user.id, notices=notices, email=email)
 
     try:
         outcome = await run_db(lambda: transaction(create, write=True))
@@ -185,5 +187,7 @@ class RegisterState(AuthFormState):
         if not outcome.token:
             self.errors, self.form_error = outcome.errors, outcome.message
             return
-        for event in await self._finish(outcome, f"Welcome, {form['username']}! Your account is ready.", notice):
+        # The same whether or not another account has confirmed the address (nothing enumerates accounts).
+        welcome = f"Welcome, {form['username']}! We sent a link to {outcome.email} to confirm your e-mail address."
+        for event in await self._finish(outcome, welcome, notice):
             yield event

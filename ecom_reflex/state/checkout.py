@@ -43,6 +43,9 @@ class CheckoutState(CartState):
     attempt_key: str = ""
     # The account's e-mail, prefilled in the form.
     account_email: str = ""
+    # The account's confirmed address, where the order e-mails go ("" when it has none): the contact
+    # e-mail typed in the form is for the courier and is never mailed.
+    mailed_to: str = ""
     # The country chosen in the form (ISO alpha-2): its regions are the region field's choices.
     country: str = ""
     # The order being paid for (after a declined card, or /checkout?order=<id>): the page shows it and a card form.
@@ -72,6 +75,7 @@ class CheckoutState(CartState):
         with session_scope() as session:
             user = self._current_user(session)
             self.account_email = user.email if user else ""
+            self.mailed_to = (user.verified_email or "") if user else ""
             if raw_order is None or user is None:
                 return None
             order_id = parse_id(raw_order)
