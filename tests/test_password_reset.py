@@ -105,6 +105,24 @@ def test_an_unknown_or_disabled_address_gets_no_link_and_nothing_is_queued(sessi
     assert reset_rows() == [] and send_due() == []
 
 
+def test_the_link_is_for_the_account_that_confirmed_the_address_not_an_earlier_claim_on_it(session):
+    # Someone gave the owner's address first (it can never be confirmed for them)...
+    claimer = make_user(session, "claimer", verified=False)
+    claimer.email = "owner@example.com"
+    session.add(claimer)
+    session.commit()
+    # ...then the owner registered with it and confirmed it.
+    make_user(session, "owner")
+    assert _ask("owner@example.com") == "queued"
+    (email,) = send_due()
+    assert email.recipient == "owner@example.com" and email.text_body.startswith("Hello owner,")
+    with session_scope() as scoped:
+        assert password_reset.account_for_token(scoped, token_of(email.text_body)).username == "owner"
+    # An address nobody confirmed: the account that gives it.
+    make_user(session, "unconfirmed", verified=False)
+    assert _ask("unconfirmed@example.com") == "queued"
+
+
 def test_each_try_makes_a_new_link_and_a_newer_link_or_a_password_change_replaces_it(session):
     make_user(session)
     _ask("shopper@example.com")

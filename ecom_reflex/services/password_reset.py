@@ -50,10 +50,14 @@ def token_from_fragment(fragment: str) -> str:
 
 
 def account_for_email(session: Session, email: str) -> int | None:
-    """The id of the active account a reset link for `email` (as typed) would be for, or None. Reads only."""
-    return session.exec(
-        select(User.id).where(User.email == email.strip().lower(), User.is_active).order_by(User.id)
-    ).first()
+    """The id of the active account a reset link for `email` (as typed) would be for, or None. Reads only.
+    The account that confirmed the address, when one has; else the first that gives it (a claim on an
+    address another account confirmed never gets a link: services/mail.account_recipient)."""
+    email = email.strip().lower()
+    holder = session.exec(select(User.id, User.is_active).where(User.verified_email == email)).first()
+    if holder is not None:
+        return holder.id if holder.is_active else None
+    return session.exec(select(User.id).where(User.email == email, User.is_active).order_by(User.id)).first()
 
 
 def queue_reset_email(session: Session, email: str) -> bool:
