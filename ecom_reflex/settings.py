@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import re
 import sys
 from pathlib import Path
@@ -25,6 +26,15 @@ ASSETS_DIR = PROJECT_ROOT / "assets"
 
 # Drivers the shop is built and tested for; anything else is a typo.
 SUPPORTED_DB_BACKENDS = ("sqlite", "postgresql")
+
+
+# Settings renamed when their meaning changed (issue 26: limits count attempts, not failures).
+RETIRED_SETTINGS = {
+    "LOGIN_FAILURES_PER_ADDRESS": "LOGIN_ATTEMPTS_PER_ADDRESS",
+    "LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS": "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS",
+    "LOGIN_FAILURES_PER_ACCOUNT": "LOGIN_ATTEMPTS_PER_ACCOUNT",
+    "PASSWORD_RESETS_PER_ACCOUNT": "PASSWORD_RESET_EMAILS_PER_RECIPIENT",
+}
 
 
 class Settings(BaseSettings):
@@ -243,6 +253,14 @@ class Settings(BaseSettings):
         if value is not None and not re.fullmatch(r"https?://[^/\s]+/?", value):
             raise ValueError("must be the payment service's http:// or https:// base URL, e.g. http://payments:8010")
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _no_retired_names(self) -> Settings:
+        # A renamed setting left in an environment would otherwise be ignored without a word.
+        for old, new in RETIRED_SETTINGS.items():
+            if old in os.environ:
+                raise PydanticCustomError("retired_setting", f"{old} is now {new} (it counts what it says): rename it")
+        return self
 
     @model_validator(mode="after")
     def _key_with_url(self) -> Settings:

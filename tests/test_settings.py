@@ -112,3 +112,16 @@ def test_plain_postgresql_urls_use_psycopg_3(monkeypatch):
     monkeypatch.setenv("DB_URL", "postgresql://shop:pw@127.0.0.1:5432/shop")
     get_settings.cache_clear()
     assert get_settings().db_url == "postgresql+psycopg://shop:pw@127.0.0.1:5432/shop"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("LOGIN_FAILURES_PER_ACCOUNT", "LOGIN_ATTEMPTS_PER_ACCOUNT"),
+     ("PASSWORD_RESETS_PER_ACCOUNT", "PASSWORD_RESET_EMAILS_PER_RECIPIENT")],
+)  # fmt: skip
+def test_a_renamed_limit_left_in_the_environment_is_refused_with_its_new_name(monkeypatch, old, new):
+    monkeypatch.setenv(old, "1 per minute")
+    get_settings.cache_clear()
+    with pytest.raises(SettingsError) as error:
+        get_settings()
+    assert str(error.value) == f"invalid settings: {old} is now {new} (it counts what it says): rename it"
