@@ -18,6 +18,10 @@ config = rx.Config(
     state_manager_mode="redis" if settings.redis_url else "memory",
     # The longest a tab's state is kept after its last event (a signed-in tab's; ecom_reflex/state/store.py).
     redis_token_expiration=settings.state_idle_seconds,
+    # How long one event may hold its tab's state in Redis (Reflex's default is 10 s). A login or
+    # registration waits for a hashing thread while it holds it: 30 shoppers logging in at once on
+    # 2 busy cores queued past 10 s and lost their event ("Something went wrong"; bench/journeys.py).
+    redis_lock_expiration=30_000,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[

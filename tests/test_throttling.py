@@ -86,6 +86,22 @@ def test_unknown_and_known_usernames_count_alike_and_a_success_clears_the_addres
     assert throttling.take_login_attempt(ELSEWHERE, "carol") is None
 
 
+def test_the_owners_login_starts_the_accounts_count_again_but_never_the_addresss():
+    attempt(ELSEWHERE, "alice")
+    for n in range(4):  # the account's 2nd to 5th attempts: its limit is used up
+        attempt(f"10.1.0.{n}", "alice")
+    assert throttling.take_login_attempt(ELSEWHERE, "alice").reason == "account"
+    throttling.login_succeeded("10.9.9.9", "alice")  # the owner, with the right password
+    assert throttling.take_login_attempt(ELSEWHERE, "alice") is None
+    # An address's own count is what stops one client guessing many accounts: a success of its own
+    # account gives it nothing back.
+    attempt(ATTACKER, "mallory", 2)
+    throttling.login_succeeded(ATTACKER, "mallory")
+    for n in range(8 - 2):
+        attempt(ATTACKER, f"user{n}")
+    assert throttling.take_login_attempt(ATTACKER, "someone-new").reason == "address"
+
+
 def test_registrations_are_counted_per_address_refused_or_not():
     for _ in range(2):
         assert throttling.take_registration(ATTACKER) is None

@@ -13,7 +13,8 @@ A login attempt takes its slots before its password is checked, and is refused w
   success clears this count;
 - the account has used up its attempts from anywhere, and this address made another attempt within
   its window. The owner, from an address with no recent attempt, still gets in with the right
-  password; an attacker spread over many addresses gets one guess per fresh address.
+  password; an attacker spread over many addresses gets one guess per fresh address. A success
+  clears the account's count too (see login_succeeded).
 A limit that refuses stops there: the slots further down the list are not taken (an address past its
 own limit does not use up the account's). An unknown username counts exactly like a known one.
 
@@ -106,9 +107,19 @@ def take_login_attempt(address: str, account: str) -> Refusal | None:
 
 
 def login_succeeded(address: str, account: str) -> None:
-    """The right password: this address's attempts at this account start again from none."""
-    for rate in _rates("login_attempts_per_account_and_address"):
-        _limiter().clear(rate, "login_attempts_per_account_and_address", address, account)
+    """The right password: the account's attempts, and this address's at it, start again from none.
+
+    Attempts are counted before the password is known, so without this an owner's own logins
+    would use up the account's limit (an admin signing in on a few devices would find it refused
+    from any address it used before). Only the password's holder can clear it; an attack spread
+    over many addresses gets the account's limit again each time its owner logs in. The address's
+    own count is never cleared: a success of one's own account must not buy guesses at others."""
+    for setting, key in (
+        ("login_attempts_per_account_and_address", (address, account)),
+        ("login_attempts_per_account", (account,)),
+    ):
+        for rate in _rates(setting):
+            _limiter().clear(rate, setting, *key)
 
 
 def take_registration(address: str) -> Refusal | None:
