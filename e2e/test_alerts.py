@@ -133,6 +133,7 @@ def traffic(url: str, shoppers: int = 3, checkout_share: float = 0.0, card: str 
         ("catalogueDelayMs", "slow", "ShopSlowEvents", {"event": "CatalogState.load_listing"}, 0.0),
         ("databaseDelayMs", "slow", "ShopSlowEvents", {}, 0.0),
         ("spanExportBlackhole", "on", "ShopTracesLost", {}, 0.0),
+        ("eventLoopBlockMs", "slow", "ShopEventLoopSaturated", {}, 0.0),
     ],
 )
 def test_each_fault_flag_fires_its_alert_and_it_resolves(
@@ -237,6 +238,9 @@ def test_the_original_shops_documented_queries_still_answer(shop_server, alertin
         wait_until(lambda: alerting.value('sum(rate(flask_http_request_total{method="EVENT"}[20s]))'),
                    "flask_http_request_total recorded", 60)  # fmt: skip
     assert alerting.value('sum(flask_http_request_total{method="GET"})') > 0  # /health, /metrics, pages
+    # Successful events as the original's queries ask for them: status 200, never "ok".
+    assert alerting.value('sum(flask_http_request_total{method="EVENT", status=~"2.."})') > 0
+    assert alerting.value('count(flask_http_request_total{status="ok"})') is None
     assert alerting.value("sum(flask_http_request_exceptions_total)") is not None
 
 

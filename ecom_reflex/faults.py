@@ -11,6 +11,7 @@ Evaluations in an event are events on its span (OpenFeature's OpenTelemetry hook
 | catalogueDelayMs | int ms | every catalogue listing takes that much longer |
 | databaseDelayMs | int ms | every transaction's SQL statements each take that much longer |
 | spanExportBlackhole | bool | spans are dropped instead of exported (counted as failed exports) |
+| eventLoopBlockMs | int ms | each worker's event loop is blocked that long every 0.5 s (lifespan.py's loop-lag timer) |
 
 Called by the services, the database module and (as a value handed over) tracing; it imports
 only the settings.
@@ -35,6 +36,7 @@ DEFAULTS: dict[str, int | bool] = {
     "catalogueDelayMs": 0,
     "databaseDelayMs": 0,
     "spanExportBlackhole": False,
+    "eventLoopBlockMs": 0,
 }
 # Polling the flag file: an edit shows within about this long.
 POLL_MS = 500
@@ -97,6 +99,11 @@ def delay_statement() -> None:
     """Sleep the current transaction's databaseDelayMs, before one SQL statement."""
     if milliseconds := statement_delay_ms.get():
         time.sleep(milliseconds / 1000)
+
+
+def block_event_loop(milliseconds: int) -> None:
+    """Block the calling thread, the event loop on purpose (eventLoopBlockMs), as a handler that waited on it would."""
+    time.sleep(milliseconds / 1000)
 
 
 def span_export_blackholed() -> bool:

@@ -12,6 +12,9 @@ shopper wait. Two thread pools per worker take that work instead:
 
 Work sent here runs in a copy of the caller's context, copied back when it ends: its
 log lines and spans belong to the event that sent it, and a user it bound stays bound.
+
+Each pool's queue is measured (thread_pool_queue_wait_seconds, thread_pool_queue_depth): how long
+work waited for a free thread, and how much is waiting now.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
+from ecom_reflex.observability import metrics
 from ecom_reflex.settings import get_settings
 
 P = ParamSpec("P")
@@ -60,11 +65,24 @@ def _hashing_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=HASHING_THREADS, thread_name_prefix="hashing", initializer=_lower_priority)
 
 
-async def _run(pool: ThreadPoolExecutor, fn: Callable[..., T], *args) -> T:
+async def _run(pool_name: str, pool: ThreadPoolExecutor, fn: Callable[..., T], *args) -> T:
     context = contextvars.copy_context()
+    # Whoever takes it first says the work left the queue: the thread starting it, or the caller
+    # when the work was cancelled before any thread started it.
+    left_queue = threading.Lock()
+    submitted = time.perf_counter()
+
+    def started(*work_args):
+        if left_queue.acquire(blocking=False):
+            metrics.thread_work_dequeued(pool_name, time.perf_counter() - submitted)
+        return context.run(fn, *work_args)
+
+    metrics.thread_work_queued(pool_name)
     try:
-        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(context.run, fn, *args))
+        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(started, *args))
     finally:
+        if left_queue.acquire(blocking=False):
+            metrics.thread_work_dequeued(pool_name, None)
         # What the work bound for the rest of the event (the caller's user id for log lines) comes back.
         for var, value in context.items():
             if var.get(_UNSET) is not value:
@@ -73,12 +91,12 @@ async def _run(pool: ThreadPoolExecutor, fn: Callable[..., T], *args) -> T:
 
 async def run_db(fn: Callable[..., T], *args) -> T:
     """`fn(*args)` (database work) in a database thread."""
-    return await _run(_db_pool(), fn, *args)
+    return await _run("db", _db_pool(), fn, *args)
 
 
 async def run_hashing(fn: Callable[..., T], *args) -> T:
     """`fn(*args)` (bcrypt) in a hashing thread."""
-    return await _run(_hashing_pool(), fn, *args)
+    return await _run("hashing", _hashing_pool(), fn, *args)
 
 
 def in_db_thread(handler: Callable[P, T]) -> Callable[P, Awaitable[T]]:

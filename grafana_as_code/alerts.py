@@ -190,6 +190,21 @@ RULES = (
         " order confirmations and password resets are not reaching anyone.",
     ),
     AlertRule(
+        uid="shop-event-loop-saturated",
+        title="ShopEventLoopSaturated",
+        # Per instance: how late its event loop wakes a timer due every 0.5 s (lifespan.py). Every event
+        # ready meanwhile waits as long, whatever its handler does.
+        value="histogram_quantile(0.99,"
+        ' sum by (le, instance) (rate(reflex_event_loop_lag_seconds_bucket{job="shop"}[2m])))',
+        operator=">",
+        threshold=0.25,
+        for_="2m",
+        severity="warning",
+        summary="A shop event loop is saturated (lag p99 over 250 ms)",
+        description="The event loop of {{{{ $labels.instance }}}} woke its timer {value} seconds late (p99 over 2"
+        " minutes, threshold 250 ms): every event ready meanwhile waited as long.",
+    ),
+    AlertRule(
         uid="payment-errors",
         title="PaymentErrors",
         # Errors, not declines: payments whose outcome the shop could not learn, over every payment

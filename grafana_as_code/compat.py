@@ -25,9 +25,11 @@ def recording_rules() -> dict:
                         # method "EVENT", status 200 or 500.
                         "record": "flask_http_request_total",
                         "expr": 'sum by (job, method, status) (http_request_duration_seconds_count{job="shop"})'
-                        " or sum by (job, method, status) (label_replace(label_replace("
+                        # (Events are counted with status "ok" or "error": recorded as 200 and 500, so
+                        # the original's status="200" and status=~"2.." find them.)
+                        " or sum by (job, method, status) (label_replace(label_replace(label_replace("
                         'reflex_event_duration_seconds_count{job="shop"}, "method", "EVENT", "", ""),'
-                        ' "status", "500", "status", "error"))',
+                        ' "status", "500", "status", "error"), "status", "200", "status", "ok"))',
                     },
                     {
                         # Requests that ended in an exception: failed event handlers and 5xx answers.

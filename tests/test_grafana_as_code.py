@@ -149,7 +149,9 @@ def app_metrics() -> dict[str, set[str]]:
     from ecom_reflex.observability import metrics
     from payment_gateway.metrics import GatewayMetrics
 
-    exported: dict[str, set[str]] = {}
+    # The process's CPU, memory and open files: prometheus_client's ProcessCollector (one process), or
+    # each worker's own series in multiprocess mode (metrics.PROCESS_SAMPLES, with a pid label added).
+    exported: dict[str, set[str]] = {name: set() for name in metrics.PROCESS_SAMPLES}
     for metric in metric_objects(vars(metrics)) + metric_objects(vars(GatewayMetrics(fault_flags=()))):
         for name, labels in series_of(metric).items():
             exported[name] = exported.get(name, set()) | labels

@@ -22,6 +22,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
+    ProcessCollector,
     generate_latest,
     multiprocess,
 )
@@ -185,6 +186,47 @@ CLIENT_EVENTS_REFUSED = Counter(
 )
 CLIENT_EVENT_KINDS = ("unknown_event", "undecodable_event", "malformed_event", "frontend_exception")
 
+# Saturation, per worker: how late the event loop wakes a periodic timer (lifespan.py), and the work
+# waiting for the database and hashing threads (offload.py). Buckets from 1 ms to 10 s.
+SATURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+EVENT_LOOP_LAG = Histogram(
+    "reflex_event_loop_lag_seconds",
+    "How late the event loop woke a timer due every 0.5 s: what every event ready meanwhile waited too.",
+    buckets=SATURATION_BUCKETS,
+)
+EVENT_LOOP_LAG_MAX = Gauge(
+    "reflex_event_loop_lag_max_seconds",
+    "The longest event loop lag of this worker over its last 10 seconds (one series per worker: pid).",
+    multiprocess_mode="liveall",
+)
+THREAD_POOLS = ("db", "hashing")
+THREAD_QUEUE_WAIT = Histogram(
+    "thread_pool_queue_wait_seconds",
+    "Time from handing work to a thread pool (db, hashing) to a thread starting it.",
+    ["pool"],
+    buckets=SATURATION_BUCKETS,
+)
+THREAD_QUEUE_DEPTH = Gauge(
+    "thread_pool_queue_depth",
+    "Work handed to a thread pool (db, hashing) that no thread has started yet (one series per worker: pid).",
+    ["pool"],
+    multiprocess_mode="liveall",
+)
+# The process's CPU, memory and open files: prometheus_client's ProcessCollector (in the default
+# registry) reads them at each scrape, for the one process answering /metrics. With several
+# workers (multiprocess mode) /metrics adds up files instead, so each worker writes its own under
+# the same names, one series per worker (pid label), brought up to date by the loop-lag timer.
+PROCESS_SAMPLES = {
+    "process_cpu_seconds_total": "Total user and system CPU time spent in seconds (this worker).",
+    "process_resident_memory_bytes": "Resident memory size in bytes (this worker).",
+    "process_open_fds": "Number of open file descriptors (this worker).",
+}
+_PROCESS_GAUGES = (
+    {name: Gauge(name, doc, multiprocess_mode="liveall", registry=None) for name, doc in PROCESS_SAMPLES.items()}
+    if MULTIPROCESS
+    else {}
+)
+
 # throttled: refused before the password was checked (services/throttling.py).
 LOGIN_STATUSES = ("success", "failure", "throttled")
 # What really failed, for event failures and failed checkouts alike (db.failure_reason decides).
@@ -231,6 +273,9 @@ def initialise(service_name: str, environment: str) -> None:
     for outcome in REFUND_OUTCOMES:
         REFUNDS.labels(outcome=outcome)
     PAYMENT_BREAKER_OPEN.set(0)
+    for pool in THREAD_POOLS:
+        THREAD_QUEUE_WAIT.labels(pool=pool)
+        THREAD_QUEUE_DEPTH.labels(pool=pool).set(0)
 
 
 def initialise_events(events: list[str]) -> None:
@@ -328,6 +373,39 @@ def count_transaction_retry(reason: str) -> None:
 
 def count_event_failure(reason: str) -> None:
     EVENT_FAILURES.labels(reason=reason if reason in FAILURE_REASONS else "error").inc()
+
+
+def observe_event_loop_lag(seconds: float, worst_recent: float) -> None:
+    EVENT_LOOP_LAG.observe(seconds)
+    EVENT_LOOP_LAG_MAX.set(worst_recent)
+
+
+def thread_work_queued(pool: str) -> None:
+    THREAD_QUEUE_DEPTH.labels(pool=pool).inc()
+
+
+def thread_work_dequeued(pool: str, waited_seconds: float | None) -> None:
+    """Work left the pool's queue: started after `waited_seconds`, or cancelled before it started (None)."""
+    THREAD_QUEUE_DEPTH.labels(pool=pool).dec()
+    if waited_seconds is not None:
+        THREAD_QUEUE_WAIT.labels(pool=pool).observe(waited_seconds)
+
+
+_process_collector: ProcessCollector | None = None
+
+
+def sample_process() -> None:
+    """This worker's CPU, memory and open files into its own series (multiprocess mode only: otherwise the
+    default registry's ProcessCollector reads them at each scrape)."""
+    global _process_collector
+    if not _PROCESS_GAUGES:
+        return
+    if _process_collector is None:
+        _process_collector = ProcessCollector(registry=None)
+    for family in _process_collector.collect():
+        for sample in family.samples:
+            if gauge := _PROCESS_GAUGES.get(sample.name):
+                gauge.set(sample.value)
 
 
 def mark_process_dead(pid: int) -> None:

@@ -1,4 +1,5 @@
-"""Shop overview: RED metrics of events and HTTP routes, websockets, the database, e-mail, business KPIs, payments."""
+"""Shop overview: RED metrics of events and HTTP routes, websockets, the database, e-mail, business KPIs, payments,
+saturation."""
 
 from __future__ import annotations
 
@@ -320,6 +321,65 @@ def build():
                 "{{outcome}}",
                 ref=1,
             ),
+        )
+    )
+
+    # Last again, for the same reason. Per worker: with several workers (multiprocess mode) the gauges
+    # carry a `pid` label and the histograms add the workers of one instance up.
+    grid.row("Saturation (per worker: event loop, thread queues, CPU, memory, open files)")
+    grid.add(
+        _series(
+            "Event loop lag p99 by instance (ShopEventLoopSaturated over 250 ms), and worst per worker",
+            "s",
+            promql(
+                "histogram_quantile(0.99, sum by (le, instance) "
+                f"(rate(reflex_event_loop_lag_seconds_bucket{{{SHOP_SELECTOR}}}[$__rate_interval])))",
+                "p99 {{instance}}",
+            ),
+            promql(
+                f"reflex_event_loop_lag_max_seconds{{{SHOP_SELECTOR}}}",
+                "max over 10 s {{instance}} {{pid}}",
+                ref=1,
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Thread queue wait p95 by pool (database, hashing)",
+            "s",
+            promql(
+                "histogram_quantile(0.95, sum by (le, instance, pool) "
+                f"(rate(thread_pool_queue_wait_seconds_bucket{{{SHOP_SELECTOR}}}[$__rate_interval])))",
+                "{{pool}} {{instance}}",
+            ),
+        )
+    )
+    grid.add(
+        _series(
+            "Thread queue depth by pool (work not started yet)",
+            "short",
+            promql(f"thread_pool_queue_depth{{{SHOP_SELECTOR}}}", "{{pool}} {{instance}} {{pid}}"),
+        )
+    )
+    grid.add(
+        _series(
+            "CPU per worker (cores)",
+            "short",
+            promql(f"rate(process_cpu_seconds_total{{{SHOP_SELECTOR}}}[$__rate_interval])", "{{instance}} {{pid}}"),
+        )
+    )
+    grid.add(
+        _series(
+            "Resident memory per worker",
+            "bytes",
+            promql(f"process_resident_memory_bytes{{{SHOP_SELECTOR}}}", "{{instance}} {{pid}}"),
+        )
+    )
+    grid.add(
+        _series(
+            "Open files per worker",
+            "short",
+            promql(f"process_open_fds{{{SHOP_SELECTOR}}}", "{{instance}} {{pid}}"),
         )
     )
     return dashboard
