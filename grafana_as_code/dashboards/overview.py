@@ -326,7 +326,7 @@ def build():
 
     # Last again, for the same reason. Per worker: with several workers (multiprocess mode) the gauges
     # carry a `pid` label and the histograms add the workers of one instance up.
-    grid.row("Saturation (per worker: event loop, thread queues, CPU, memory, open files)")
+    grid.row("Runtime (per worker: event loop, thread queues, CPU, memory, open files)")
     grid.add(
         _series(
             "Event loop lag p99 by instance (ShopEventLoopSaturated over 250 ms), and worst per worker",
