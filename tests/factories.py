@@ -67,3 +67,30 @@ def pay(order_id: int, user_id: int, card: CardSummary = VISA_4242) -> Order:
 def decline(order_id: int, user_id: int, message: str = "Your card was declined: insufficient funds.") -> Order:
     """The order's card declined, as the service's decline is recorded (payment_failed, stock back)."""
     return settle(order_id, user_id, Charge(ChargeOutcome.DECLINED, message=message, decline_code="insufficient_funds"))
+
+
+class Captured:
+    """A mail transport that keeps what it was given to send, as the SMTP server would receive it."""
+
+    outcome = "sent"
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    async def send(self, email) -> None:
+        self.sent.append(email)
+
+
+def send_due(transport=None) -> list:
+    """What the sender sends now (every due e-mail, until none is left), as `transport` (by default a
+    Captured one) received it."""
+    import asyncio
+
+    from ecom_reflex import mailer
+    from ecom_reflex.settings import get_settings
+
+    transport = transport or Captured()
+    settings = get_settings()
+    while asyncio.run(mailer.deliver_due(transport, settings)):
+        pass
+    return getattr(transport, "sent", [])

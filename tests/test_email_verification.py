@@ -16,7 +16,6 @@ and e2e/test_email_journeys.py."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from datetime import timedelta
 
@@ -24,7 +23,6 @@ import pytest
 from alembic import command
 from sqlmodel import Session, select
 
-from ecom_reflex import mailer
 from ecom_reflex.db import get_engine, session_scope, transaction
 from ecom_reflex.models import EmailStatus, EmailVerification, OutboxEmail, User, utcnow
 from ecom_reflex.observability import metrics
@@ -32,9 +30,8 @@ from ecom_reflex.services import auth, email_verification, mail, orders, outbox,
 from ecom_reflex.services.email_verification import InvalidVerifyLink, LinkRefused
 from ecom_reflex.services.errors import FieldErrors
 from ecom_reflex.services.orders import ShippingAddress
-from ecom_reflex.settings import get_settings
 from tests.conftest import reset_caches
-from tests.factories import make_product, make_user, pay
+from tests.factories import make_product, make_user, pay, send_due
 from tests.test_migrations import alembic_config
 from tests.test_orders import fill_cart, place
 
@@ -48,26 +45,6 @@ CONTACT = ShippingAddress("Ada Lovelace", "12 Analytical St", "", "London", "N1 
 def public_url(monkeypatch):
     monkeypatch.setenv("PUBLIC_URL", "https://shop.example.com")
     reset_caches()
-
-
-class Captured:
-    """A transport that keeps what it was given to send, as the SMTP server would receive it."""
-
-    outcome = "sent"
-
-    def __init__(self) -> None:
-        self.sent: list[outbox.ClaimedEmail] = []
-
-    async def send(self, email: outbox.ClaimedEmail) -> None:
-        self.sent.append(email)
-
-
-def send_due() -> list[outbox.ClaimedEmail]:
-    """Every due e-mail sent now, as the transport received it."""
-    transport, settings = Captured(), get_settings()
-    while asyncio.run(mailer.deliver_due(transport, settings)):
-        pass
-    return transport.sent
 
 
 def rows(kind: str | None = None, to: str | None = None) -> list[OutboxEmail]:

@@ -17,41 +17,20 @@ from sqlmodel import Session, select
 from ecom_reflex import mailer
 from ecom_reflex.db import get_engine, session_scope
 from ecom_reflex.models import AuthSession, OutboxEmail, PasswordReset, User, utcnow
-from ecom_reflex.services import auth, outbox, password_reset
+from ecom_reflex.services import auth, password_reset
 from ecom_reflex.services.passwords import hash_password, verify_password
 from ecom_reflex.services.users import ensure_admin
 from ecom_reflex.settings import get_settings
 from ecom_reflex.state.password_reset import _ask
 from testkit.smtp import SmtpSink
 from tests.conftest import reset_caches
-from tests.factories import make_user
+from tests.factories import make_user, send_due
 
 
 @pytest.fixture(autouse=True)
 def public_url(monkeypatch):
     monkeypatch.setenv("PUBLIC_URL", "https://shop.example.com")
     reset_caches()
-
-
-class Captured:
-    """A transport that keeps what it was given to send, as the SMTP server would receive it."""
-
-    outcome = "sent"
-
-    def __init__(self) -> None:
-        self.sent: list[outbox.ClaimedEmail] = []
-
-    async def send(self, email: outbox.ClaimedEmail) -> None:
-        self.sent.append(email)
-
-
-def send_due(transport=None) -> list[outbox.ClaimedEmail]:
-    """What the sender sends now (every due e-mail), as the transport received it."""
-    transport = transport or Captured()
-    settings = get_settings()
-    while asyncio.run(mailer.deliver_due(transport, settings)):
-        pass
-    return getattr(transport, "sent", [])
 
 
 def token_of(text: str) -> str:
