@@ -147,10 +147,11 @@ async def deliver(transport: LogTransport | SmtpTransport, email: outbox.Claimed
             reason = _describe(error, email.recipient)
             span.set_status(Status(StatusCode.ERROR, reason))
 
+            # An e-mail nobody needs any more is given up now; any other failure is tried again.
+            tries = 0 if isinstance(error, outbox.MootEmail) else settings.email_max_attempts
+
             def failed(session) -> EmailStatus:
-                return outbox.mark_failed(
-                    session, email, reason, settings.email_max_attempts, settings.email_retry_seconds
-                )
+                return outbox.mark_failed(session, email, reason, tries, settings.email_retry_seconds)
 
             status = await run_db(lambda: transaction(failed, write=True))
             outcome = "failed" if status is EmailStatus.FAILED else "retry"

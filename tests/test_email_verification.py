@@ -128,6 +128,17 @@ def test_a_link_expires_after_48_hours_and_a_newer_one_or_a_changed_address_ends
     assert account(user.id).verified_email is None
 
 
+def test_a_link_email_no_longer_needed_is_given_up_at_once_not_retried(session):
+    user = register("carla", "carla@example.com")  # its link e-mail is queued, not sent yet
+    transaction(lambda s: email_verification.change_address(s, user.id, "carla@elsewhere.example", now=later(2)),
+                write=True)  # fmt: skip
+    # The first e-mail is for an address the account no longer gives: not sent, and not tried again
+    # (it would fail every try until EMAIL_MAX_ATTEMPTS); the new address's link goes out.
+    assert [(e.kind, e.recipient) for e in send_due()] == [("verify_email", "carla@elsewhere.example")]
+    (old,) = rows("verify_email", to="carla@example.com")
+    assert (old.status, old.attempts) == ("failed", 1) and "another address" in old.last_error
+
+
 def test_an_address_another_account_confirmed_registers_alike_sends_no_link_and_tells_its_owner(session):
     owner = make_user(session, "owner")  # confirmed owner@example.com
     other = make_user(session, "claimed", verified=False)

@@ -38,7 +38,7 @@ from ecom_reflex.models import EmailVerification, OutboxEmail, User, utcnow
 from ecom_reflex.services import mail
 from ecom_reflex.services.auth import hash_token
 from ecom_reflex.services.errors import FieldErrors, NotFound, ServiceError
-from ecom_reflex.services.outbox import ClaimedEmail
+from ecom_reflex.services.outbox import ClaimedEmail, MootEmail
 from ecom_reflex.settings import get_settings
 
 VERIFY_LIFETIME = timedelta(hours=48)
@@ -153,12 +153,13 @@ def make_link(session: Session, outbox_id: int, now: datetime | None = None) -> 
     """As the sender writes out the confirmation e-mail `outbox_id`, in its write transaction: a new
     token for the account's newest link to that address (an earlier try's token stops working).
     (username, token): the token goes only into the e-mail being built; the database keeps its hash.
-    ServiceError when the e-mail is moot: the account is gone or disabled, or gives another address now."""
+    MootEmail when the e-mail is no longer needed: the account is gone or disabled, or gives another
+    address now, or the link was replaced or has expired."""
     now = now or utcnow()
     queued = session.exec(select(OutboxEmail.user_id, OutboxEmail.recipient).where(OutboxEmail.id == outbox_id)).first()
     user = session.get(User, queued[0]) if queued is not None and queued[0] is not None else None
     if user is None or not user.is_active or user.email != queued[1]:
-        raise ServiceError("the account of this confirmation e-mail is gone, disabled or gives another address now")
+        raise MootEmail("the account of this confirmation e-mail is gone, disabled or gives another address now")
     link = session.exec(
         select(EmailVerification)
         .where(
@@ -170,7 +171,7 @@ def make_link(session: Session, outbox_id: int, now: datetime | None = None) -> 
         .order_by(EmailVerification.id.desc())
     ).first()
     if link is None:
-        raise ServiceError("the link of this confirmation e-mail was replaced or has expired")
+        raise MootEmail("the link of this confirmation e-mail was replaced or has expired")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     link.token_hash = hash_token(token)
     session.add(link)

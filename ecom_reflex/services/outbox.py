@@ -28,6 +28,7 @@ from sqlalchemy import and_, func, or_, text, update
 from sqlmodel import Session, select
 
 from ecom_reflex.models import EmailStatus, OutboxEmail, utcnow
+from ecom_reflex.services.errors import ServiceError
 from ecom_reflex.services.mail import redact
 from ecom_reflex.settings import get_settings
 
@@ -171,6 +172,11 @@ def retry_wait(attempt: int, first: float) -> timedelta:
     """After the `attempt`-th failure: `first` seconds, doubled each time, capped, with jitter."""
     wait = min(first * 2 ** (attempt - 1), MAX_RETRY_WAIT.total_seconds())
     return timedelta(seconds=wait * random.uniform(0.8, 1.0))
+
+
+class MootEmail(ServiceError):
+    """The e-mail is no longer needed (its account is gone, or gives another address now; its link
+    was replaced): given up at once, not retried until EMAIL_MAX_ATTEMPTS."""
 
 
 def mark_failed(

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from ecom_reflex.models import OutboxEmail, PasswordReset, User, utcnow
 from ecom_reflex.services import auth, mail
 from ecom_reflex.services.errors import ServiceError
-from ecom_reflex.services.outbox import ClaimedEmail
+from ecom_reflex.services.outbox import ClaimedEmail, MootEmail
 
 RESET_LIFETIME = timedelta(minutes=30)
 TOKEN_BYTES = 32
@@ -75,7 +75,7 @@ def make_link(session: Session, outbox_id: int, now: datetime | None = None) -> 
     user_id = session.exec(select(OutboxEmail.user_id).where(OutboxEmail.id == outbox_id)).first()
     user = session.get(User, user_id) if user_id is not None else None
     if user is None or not user.is_active:
-        raise ServiceError("the account of this reset e-mail is gone or disabled")
+        raise MootEmail("the account of this reset e-mail is gone or disabled")
     session.exec(delete(PasswordReset).where(PasswordReset.user_id == user.id))
     token = secrets.token_urlsafe(TOKEN_BYTES)
     session.add(
