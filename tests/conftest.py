@@ -157,3 +157,19 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = start_redis(tmp_path)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def log_file(tmp_path):
+    """The shop's JSON logging configured into a file of this test's (taken down afterwards)."""
+    import logging
+
+    from ecom_reflex.observability import logging as obs_logging
+
+    path = tmp_path / "logs" / "app.json.log"
+    obs_logging.configure_logging("test-shop", "INFO", path)
+    yield path
+    for handler in list(logging.getLogger().handlers):
+        if getattr(handler, obs_logging._HANDLER_MARK, False):
+            logging.getLogger().removeHandler(handler)
+            handler.close()

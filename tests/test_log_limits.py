@@ -23,7 +23,7 @@ from ecom_reflex.observability.log_limits import (
     bind_client,
     current_client,
 )
-from ecom_reflex.observability.logging import configure_logging, flush_repeats
+from ecom_reflex.observability.logging import flush_repeats
 
 
 class Clock:
@@ -32,17 +32,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def log_file(tmp_path):
-    path = tmp_path / "logs" / "app.json.log"
-    configure_logging("test-shop", "INFO", path)
-    yield path
-    for handler in list(logging.getLogger().handlers):
-        if getattr(handler, obs_logging._HANDLER_MARK, False):
-            logging.getLogger().removeHandler(handler)
-            handler.close()
 
 
 @pytest.fixture

@@ -5,22 +5,10 @@ import io
 import json
 import logging
 
-import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from ecom_reflex.observability import logging as obs_logging
 from ecom_reflex.observability.logging import RateLimitedWarnings, configure_logging
-
-
-@pytest.fixture
-def log_file(tmp_path):
-    path = tmp_path / "logs" / "app.json.log"
-    configure_logging("test-shop", "INFO", path)
-    yield path
-    for handler in list(logging.getLogger().handlers):
-        if getattr(handler, obs_logging._HANDLER_MARK, False):
-            logging.getLogger().removeHandler(handler)
-            handler.close()
 
 
 def lines(path):
