@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     # Standard OpenTelemetry names: unset endpoint = no export (tracing off).
     otel_exporter_otlp_endpoint: str | None = None
     otel_exporter_otlp_protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
+    # Share of browser-started traces kept (browser spans forwarded by the relay, and the server's
+    # spans of those events); metrics count every interaction whatever this is.
+    browser_trace_sample_ratio: float = Field(
+        default=1.0, ge=0, le=1, description="Share (0 to 1) of browser interactions traced."
+    )
     redis_url: str | None = Field(default=None, description="Redis for Reflex state; required when WORKERS > 1.")
     workers: int = Field(default=1, ge=1, le=64, description="Backend worker processes.")
     # How long a tab's server-side state outlives its last event (in memory, or as Redis TTLs):
