@@ -3,6 +3,7 @@ import os
 import reflex as rx
 
 from ecom_reflex.frontend_build import FewerFrontendChunks
+from ecom_reflex.observability.browser_bundle import browser_tracing_plugin
 from ecom_reflex.settings import load_or_exit
 
 settings = load_or_exit()
@@ -27,6 +28,8 @@ config = rx.Config(
     plugins=[
         rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium")),
         FewerFrontendChunks(),
+        # Browser spans and what the shopper felt, sent to the shop's own relay (observability/browser_bundle.py).
+        browser_tracing_plugin(settings.service_name),
     ],
     disable_plugins=[rx.plugins.SitemapPlugin],
 )

@@ -19,8 +19,8 @@ from ecom_reflex.observability.alerts import alerts_webhook
 from ecom_reflex.observability.client_noise import frontend_exception, refused_malformed_event
 from ecom_reflex.observability.instrumentation import (
     event_exception_handler,
+    instrument_reflex,
     observe_requests,
-    trace_plain_requests,
 )
 from ecom_reflex.observability.metrics import metrics_endpoint
 from ecom_reflex.pages import account, auth, cart, checkout, home, not_found, orders, product
@@ -112,6 +112,8 @@ api = Starlette(
     ]
 )
 
+# Reflex's span per event and the plain routes' server spans; before the app builds its ASGI app.
+instrument_reflex()
 app = rx.App(
     # Outermost last: request timing sees everything, the upload cap included.
     api_transformer=[
@@ -120,7 +122,6 @@ app = rx.App(
         limit_upload_size,
         security_headers,
         observe_requests,
-        trace_plain_requests,
         # Everything logged while serving a client (access lines included) counts against its log budget.
         log_as_client,
     ],

@@ -39,7 +39,9 @@ logger = logging.getLogger("ecom_reflex.events")
 access_logger = logging.getLogger("ecom_reflex.access")
 
 # Routes served over plain HTTP, by template; everything else is the compiled frontend.
-EXACT_ROUTES = frozenset({"/health", "/metrics", "/alerts", "/ping", "/_health", "/_upload", "/_event"})
+EXACT_ROUTES = frozenset(
+    {"/health", "/metrics", "/alerts", "/otlp/v1/traces", "/ping", "/_health", "/_upload", "/_event"}
+)
 FRONTEND_ROUTE = "/{frontend}"
 
 
@@ -102,30 +104,40 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
     return observed
 
 
-def _span_details(scope: Scope) -> tuple[str, dict]:
+# The plain HTTP routes that get a server span; anything else (the frontend's pages and files,
+# the websocket, whose events Reflex traces one by one, and the browser-span relay, which would
+# otherwise add a trace of its own for every batch of a browser's spans) is excluded. One regex,
+# as reflex-otel's excluded_urls takes them: it is searched in the request's full URL.
+TRACED_ROUTES = ("health", "metrics", "alerts", "ping", "_health", "_upload")
+UNTRACED_URLS = rf"^[a-z]+://[^/]+/(?!(?:{'|'.join(TRACED_ROUTES)})(?:[/?]|$))"
+
+
+def _name_by_route(span: trace.Span, scope: Scope) -> None:
     # Named by route template, never by the raw path (an upload's file name, ids).
-    return f"{scope['method']} {route_template(scope['path'])}", {}
+    if span.is_recording() and scope.get("type") == "http":
+        span.update_name(f"{scope['method']} {route_template(scope['path'])}")
 
 
-def trace_plain_requests(app: ASGIApp) -> ASGIApp:
-    """A server span (OpenTelemetry's ASGI instrumentation) for each plain HTTP request the shop
-    answers itself: /health, /metrics, /alerts, uploads. Not for the websocket (Reflex traces
-    every event) nor the frontend's static files. Outermost, so that the request's timing
-    (observe_requests) happens inside the span and carries its trace id as an exemplar."""
+def instrument_reflex() -> None:
+    """reflex-otel's instrumentor, before the app builds its ASGI app (so at the app module's import):
+    Reflex's span per event (a child of the browser's span when the event carries a traceparent)
+    and a server span (OpenTelemetry's ASGI middleware, outermost, so observe_requests' timing
+    happens inside it and carries its trace id) for each plain HTTP request.
+
+    The spans go to the global tracer provider that start_observability installs in each worker.
+    Reflex's own OpenTelemetry metrics are not wanted (the shop's metrics are Prometheus's,
+    observability/metrics.py): a no-op meter provider.
+    """
     from ecom_reflex.settings import get_settings
 
     if not get_settings().observability:
-        return app
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+        return
+    from opentelemetry.metrics import NoOpMeterProvider
+    from reflex_otel import ReflexInstrumentor
 
-    traced = OpenTelemetryMiddleware(app, default_span_details=_span_details, exclude_spans=["receive", "send"])
-
-    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and route_template(scope["path"]) not in (FRONTEND_ROUTE, "/_event"):
-            return await traced(scope, receive, send)
-        return await app(scope, receive, send)
-
-    return dispatch
+    ReflexInstrumentor().instrument(
+        meter_provider=NoOpMeterProvider(), excluded_urls=UNTRACED_URLS, server_request_hook=_name_by_route
+    )
 
 
 def event_exception_handler(exception: Exception, reason: str, message: str) -> EventSpec:
@@ -183,6 +195,7 @@ def start_observability(
         endpoint=settings.otel_exporter_otlp_endpoint,
         protocol=settings.otel_exporter_otlp_protocol,
         engine=engine,
+        browser_sample_ratio=settings.browser_trace_sample_ratio,
         blackholed=spans_blackholed,
     )
 

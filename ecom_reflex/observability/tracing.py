@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing: the provider, Reflex's event spans, database spans, and our own spans.
+"""OpenTelemetry tracing: the provider and its sampler, database spans, and our own spans.
 
 A tracer provider is always installed, because Reflex's span around each event
 handler is also what times events for Prometheus (EventMetricsProcessor). Spans
@@ -20,6 +20,14 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy import Engine
@@ -46,11 +54,38 @@ def event_label(qualified_name: str) -> str:
 
 
 def current_trace_id() -> str | None:
-    """The trace id of the current span, when spans are exported (else it would point nowhere)."""
+    """The trace id of the current span, when it is exported (else it would point nowhere)."""
     if not _exporting:
         return None
     context = trace.get_current_span().get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else None
+    return format(context.trace_id, "032x") if context.is_valid and context.trace_flags.sampled else None
+
+
+def browser_trace_sampler(ratio: float) -> Sampler:
+    """Which traces leave the process: all that start here, and `ratio` of those a browser started.
+
+    A browser sends every interaction to the relay (browser_bundle.py), and the relay forwards
+    the browser's spans of a trace when this same TraceIdRatioBased decides to sample its id:
+    the browser's and the server's halves of a trace are kept or dropped together.
+    """
+    return RecordDropped(ParentBased(root=ALWAYS_ON, remote_parent_sampled=TraceIdRatioBased(ratio)))
+
+
+class RecordDropped(Sampler):
+    """`sampler`'s decision on what is exported, but every span is recorded: the event metrics are
+    timed from the spans (EventMetricsProcessor), so an event whose trace is not kept still counts."""
+
+    def __init__(self, sampler: Sampler):
+        self.sampler = sampler
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+        result = self.sampler.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        if result.decision is Decision.DROP:
+            return SamplingResult(Decision.RECORD_ONLY, result.attributes, result.trace_state)
+        return result
+
+    def get_description(self) -> str:
+        return f"RecordDropped{{{self.sampler.get_description()}}}"
 
 
 class EventMetricsProcessor(SpanProcessor):
@@ -72,7 +107,7 @@ class EventMetricsProcessor(SpanProcessor):
             return
         name = str(attributes.get(HANDLER_ATTRIBUTE) or attributes[EVENT_NAME_ATTRIBUTE])
         status = "error" if span.status.status_code is StatusCode.ERROR else "ok"
-        trace_id = format(span.context.trace_id, "032x") if _exporting else None
+        trace_id = format(span.context.trace_id, "032x") if _exporting and span.context.trace_flags.sampled else None
         metrics.observe_event(event_label(name), status, (span.end_time - span.start_time) / 1e9, trace_id)
 
 
@@ -133,9 +168,12 @@ def configure_tracing(
     endpoint: str | None,
     protocol: str,
     engine: Engine | None,
+    browser_sample_ratio: float = 1.0,
     blackholed: Callable[[], bool] = lambda: False,
 ) -> TracerProvider:
-    """Install the tracer provider (once per process), Reflex's event spans and SQLAlchemy spans."""
+    """Install the tracer provider (once per process) and SQLAlchemy spans. Reflex's event spans
+    come from reflex-otel's instrumentor (instrumentation.instrument_reflex), which finds this
+    provider as the global one."""
     global _provider, _exporting
     if _provider is not None:
         return _provider
@@ -148,7 +186,7 @@ def configure_tracing(
             "process.pid": os.getpid(),
         }
     )
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, sampler=browser_trace_sampler(browser_sample_ratio))
     provider.add_span_processor(EventMetricsProcessor())
     if endpoint:
         # Export failures are logged by the SDK; logging.RateLimitedWarnings keeps them to one a minute.
@@ -158,10 +196,6 @@ def configure_tracing(
         _exporting = True
     trace.set_tracer_provider(provider)
     _provider = provider
-
-    from reflex_base import otel as reflex_otel
-
-    reflex_otel.enable(tracer_provider=provider)
     if engine is not None:
         trace_statements(engine, provider)
     logger.info("tracing %s", f"exports to {endpoint} ({protocol})" if endpoint else "is local only (no OTLP endpoint)")
