@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from ecom_reflex.settings import PROJECT_ROOT
-from grafana_as_code import alerts, render
-from grafana_as_code.dashboards import overview
+from grafana_as_code import FRONTEND_SERVICE, SERVICE, alerts, render
+from grafana_as_code.dashboards import overview, shoppers
 
 PROVISIONING = PROJECT_ROOT / "monitoring" / "grafana" / "provisioning"
 RULES = PROJECT_ROOT / "monitoring" / "prometheus" / "rules"
@@ -62,17 +62,19 @@ def test_generation_is_deterministic(tmp_path):
     assert tree(tmp_path / "a") == tree(tmp_path / "b") and tree(tmp_path / "ra") == tree(tmp_path / "rb")
 
 
-def test_three_dashboards_in_the_shop_folder_with_stable_ids():
+def test_four_dashboards_in_the_shop_folder_with_stable_ids():
     provider = yaml.safe_load((PROVISIONING / "dashboards" / "dashboards.yaml").read_text())["providers"][0]
     assert provider["folder"] == "Shop"
     found = {d["uid"]: d for d in dashboards()}
-    assert set(found) == {"shop-overview", "shop-logs", "shop-traces"}
+    assert set(found) == {"shop-overview", "shop-logs", "shop-traces", "shop-shopper-experience"}
     for dashboard in found.values():
         ids = [panel["id"] for panel in dashboard["panels"]]
         assert len(ids) == len(set(ids)) and all(isinstance(i, int) for i in ids)
         assert all(t.get("refId") for t in targets(dashboard))
     variables = {v["name"] for v in found["shop-overview"]["templating"]["list"]}
     assert {"environment", "event"} <= variables
+    variables = {v["name"] for v in found["shop-shopper-experience"]["templating"]["list"]}
+    assert {"environment", "page", "event"} <= variables
 
 
 def test_dashboards_and_alert_rules_name_one_folder_by_title():
@@ -234,6 +236,90 @@ def test_loki_selectors_use_only_the_labels_alloy_sets():
         selector = re.search(r"\{([^}]*)\}", expr).group(1)
         used = set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", selector))
         assert used and used <= labels, f"{expr}: {used - labels}"
+
+
+def grafana_variables_filled(expr: str) -> str:
+    """A panel's PromQL as Grafana sends it: its range variables as a duration, the others as a regex."""
+    expr = re.sub(r"\$__(rate_interval|range|interval)\b", "5m", expr)
+    return re.sub(r"\$\w+", ".*", expr)
+
+
+def test_promtool_parses_every_panel_query(tmp_path):
+    """Each panel's PromQL, with Grafana's variables filled in, is one Prometheus parses (as a recording
+    rule, which promtool checks offline): a typo gives an empty panel, not an error anyone sees."""
+    exprs = [t["expr"] for d in dashboards() for t in targets(d) if t["datasource"]["uid"] == "prometheus"]
+    rules = [{"record": f"panel:query_{i}", "expr": grafana_variables_filled(e)} for i, e in enumerate(exprs)]
+    rules_file = tmp_path / "panels.yml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
+    result = subprocess.run([PROMTOOL, "check", "rules", str(rules_file)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+def shopper_dashboard() -> dict:
+    return next(d for d in dashboards() if d["uid"] == shoppers.UID)
+
+
+# Google's good / poor thresholds (web.dev "Web Vitals"), written out apart from the dashboard's own table.
+GOOGLE_THRESHOLDS = {"LCP": (2.5, 4), "INP": (0.2, 0.5), "CLS": (0.1, 0.25), "FCP": (1.8, 3), "TTFB": (0.8, 1.8)}
+
+
+@pytest.mark.parametrize("vital", sorted(GOOGLE_THRESHOLDS))
+def test_the_shopper_dashboard_shows_each_vitals_p75_by_page_against_googles_thresholds(vital):
+    good, poor = GOOGLE_THRESHOLDS[vital]
+    panels = [p for p in shopper_dashboard()["panels"] if p["title"].startswith(f"{vital} p75 by page")]
+    assert {p["type"] for p in panels} == {"bargauge", "timeseries"}
+    metric = "browser_web_vital_cls_bucket" if vital == "CLS" else "browser_web_vital_seconds_bucket"
+    for panel in panels:
+        steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [(step["value"], step["color"]) for step in steps] == [(None, "green"), (good, "#EAB839"), (poor, "red")]
+        assert panel["fieldConfig"]["defaults"]["unit"] == ("none" if vital == "CLS" else "s")
+        (target,) = panel["targets"]
+        assert target["expr"].startswith("histogram_quantile(0.75, sum by (le, page)") and metric in target["expr"]
+        assert vital == "CLS" or f'vital="{vital}"' in target["expr"]
+    over_time = next(p for p in panels if p["type"] == "timeseries")
+    assert over_time["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] != "off"
+
+
+def test_the_shopper_dashboard_puts_the_servers_p95_beside_the_click_and_links_slow_clicks_to_traces():
+    by_metric = {}
+    for panel in shopper_dashboard()["panels"]:
+        for target in panel.get("targets", []):
+            for name in metric_names(target.get("expr", "")):
+                by_metric.setdefault(name, []).append((panel, target))
+    (clicks,) = [panel for panel, t in by_metric["browser_click_to_answer_seconds_bucket"] if not t.get("instant")]
+    exprs = {t["expr"]: t for t in clicks["targets"]}
+    shopper, server = (
+        next(t for e, t in exprs.items() if f"{metric}_bucket" in e)
+        for metric in ("browser_click_to_answer_seconds", "reflex_event_duration_seconds")
+    )
+    for target in (shopper, server):
+        assert target["expr"].startswith("histogram_quantile(0.95, sum by (le, event)")
+        assert target["exemplar"] is True
+    # The shop's exemplars say trace_id; the Prometheus datasource opens that id in Tempo.
+    datasources = yaml.safe_load((PROVISIONING / "datasources" / "datasources.yaml").read_text())["datasources"]
+    prometheus = next(d for d in datasources if d["uid"] == "prometheus")
+    assert {"datasourceUid": "tempo", "name": "trace_id"} in prometheus["jsonData"]["exemplarTraceIdDestinations"]
+    # Every browser series the shop exports is on the dashboard.
+    assert {
+        "browser_web_vital_seconds_bucket",
+        "browser_web_vital_cls_bucket",
+        "browser_web_vital_ratings_total",
+        "browser_click_to_answer_seconds_bucket",
+        "browser_socket_disconnects_total",
+        "browser_socket_reconnects_total",
+        "browser_errors_total",
+        "browser_spans_total",
+        "browser_telemetry_refused_total",
+    } <= set(by_metric)
+    # The browser -> shop edge of Tempo's service graph, and the TraceQL that finds slow clicks without an exemplar.
+    edge = f'client="{FRONTEND_SERVICE}", server="{SERVICE}"'
+    assert any(edge in t["expr"] for _, t in by_metric["traces_service_graph_request_total"])
+    traceql_queries = [t["query"] for p in shopper_dashboard()["panels"] for t in p.get("targets", [])
+                       if t.get("queryType") == "traceql"]  # fmt: skip
+    assert any("kind = producer" in q and "kind = consumer" in q and FRONTEND_SERVICE in q for q in traceql_queries)
+    text = next(p for p in shopper_dashboard()["panels"] if p["type"] == "text")["options"]["content"]
+    assert "View trace" in text and FRONTEND_SERVICE in text
 
 
 def test_business_kpis_are_on_the_overview():

@@ -563,6 +563,30 @@ def test_tempo_receives_otlp_and_remote_writes_span_metrics(services: dict[str, 
     assert services["tempo"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
 
 
+def seconds(duration: str) -> float:
+    """A Go duration as Tempo's config writes them (30s, 2m, 1m30s), in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_tempo_pairs_the_browsers_event_with_the_servers_into_one_service_graph_edge() -> None:
+    """The browser's send of an event is a PRODUCER span of ecom-shop-frontend, the server's handling its
+    CONSUMER child: the service-graphs processor pairs them with no setting (connection_type
+    messaging_system). What it needs: both halves arriving within `wait` of each other (each side's
+    exporter batches for about 5 s, and the server's half comes only once the event has ended), and the
+    browser's half, stamped by the shopper's clock, within the ingestion slack of Tempo's."""
+    config = load_yaml(MONITORING / "tempo" / "tempo.yml")
+    generator = config["metrics_generator"]
+    service_graphs = generator["processor"]["service_graphs"]
+    assert seconds(service_graphs["wait"]) >= 30
+    assert seconds(generator["metrics_ingestion_time_range_slack"]) >= 60
+    # Producer end to consumer start is clock skew for a browser's span: not measured.
+    assert not service_graphs.get("enable_messaging_system_latency_histogram", False)
+    assert "service-graphs" in config["overrides"]["defaults"]["metrics_generator"]["processors"]
+
+
 # --- the stack on a host with Docker ---------------------------------------------------------
 
 

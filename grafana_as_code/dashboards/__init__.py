@@ -1,5 +1,5 @@
 """The "Shop" dashboards; each module has build() -> Dashboard builder."""
 
-from grafana_as_code.dashboards import logs, overview, traces
+from grafana_as_code.dashboards import logs, overview, shoppers, traces
 
-ALL = (overview, logs, traces)
+ALL = (overview, logs, traces, shoppers)

@@ -26,6 +26,20 @@ def environment_variable() -> QueryVariable:
     )
 
 
+def label_variable(name: str, label: str, series: str) -> QueryVariable:
+    """A multi-value variable of the values of label `name` on the shop's series `series`, "All" matching any."""
+    return (
+        QueryVariable(name)
+        .label(label)
+        .datasource(PROMETHEUS)
+        .query(f"label_values({series}{{{SHOP_SELECTOR}}}, {name})")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .include_all(True)
+        .all_value(".*")
+        .multi(True)
+    )
+
+
 def shop_dashboard(uid: str, title: str, description: str) -> Dashboard:
     return (
         Dashboard(title)

@@ -4,28 +4,13 @@ saturation."""
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import stat, timeseries
-from grafana_foundation_sdk.builders.dashboard import QueryVariable
-from grafana_foundation_sdk.models.dashboard import VariableRefresh
 
-from grafana_as_code.dashboards.common import PAYMENTS_SELECTOR, SHOP_SELECTOR, shop_dashboard
+from grafana_as_code.dashboards.common import PAYMENTS_SELECTOR, SHOP_SELECTOR, label_variable, shop_dashboard
 from grafana_as_code.datasources import PROMETHEUS
 from grafana_as_code.layout import Grid, promql
 
 UID = "shop-overview"
 EVENTS = f'{SHOP_SELECTOR}, event=~"$event"'
-
-
-def _event_variable() -> QueryVariable:
-    return (
-        QueryVariable("event")
-        .label("Event")
-        .datasource(PROMETHEUS)
-        .query(f"label_values(reflex_event_duration_seconds_count{{{SHOP_SELECTOR}}}, event)")
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .include_all(True)
-        .all_value(".*")
-        .multi(True)
-    )
 
 
 def _series(title: str, unit: str, *queries) -> timeseries.Panel:
@@ -49,7 +34,7 @@ def _kpi(title: str, expr: str, unit: str, description: str) -> stat.Panel:
 def build():
     dashboard = shop_dashboard(
         UID, "Shop overview", "Events, HTTP routes and business KPIs of the shop. Click an exemplar to open its trace."
-    ).with_variable(_event_variable())
+    ).with_variable(label_variable("event", "Event", "reflex_event_duration_seconds_count"))
     grid = Grid(dashboard)
 
     grid.row("Events (Reflex event handlers)")
