@@ -15,7 +15,9 @@ from ecom_reflex.built_pages import serve_built_pages
 from ecom_reflex.components.layout import SHOP_DESCRIPTION
 from ecom_reflex.db import check_database, check_redis, failure_message, failure_reason
 from ecom_reflex.lifespan import lifespan
+from ecom_reflex.observability import browser_relay
 from ecom_reflex.observability.alerts import alerts_webhook
+from ecom_reflex.observability.browser_bundle import RELAY_PATH
 from ecom_reflex.observability.client_noise import frontend_exception, refused_malformed_event
 from ecom_reflex.observability.instrumentation import (
     event_exception_handler,
@@ -23,12 +25,14 @@ from ecom_reflex.observability.instrumentation import (
     observe_requests,
 )
 from ecom_reflex.observability.metrics import metrics_endpoint
+from ecom_reflex.offload import run_db
 from ecom_reflex.pages import account, auth, cart, checkout, home, not_found, orders, product
 from ecom_reflex.pages.admin import dashboard as admin_dashboard
 from ecom_reflex.pages.admin import orders as admin_orders
 from ecom_reflex.pages.admin import products as admin_products
 from ecom_reflex.pages.admin import users as admin_users
-from ecom_reflex.security import log_as_client, security_headers, websocket_origins
+from ecom_reflex.security import forwarded_client, log_as_client, security_headers, websocket_origins
+from ecom_reflex.services import throttling
 from ecom_reflex.services.images import MAX_IMAGE_BYTES
 from ecom_reflex.settings import get_settings
 from ecom_reflex.state import store
@@ -92,6 +96,14 @@ def limit_upload_size(asgi_app: ASGIApp) -> ASGIApp:
     return limited
 
 
+async def take_browser_export(request: Request) -> float | None:
+    """The browser relay's rate limit: a slot of the request's client address (after trusted proxies), taken
+    in a database thread (with Redis it is a round trip); None when taken, else the seconds to wait."""
+    peer = request.client.host if request.client else None
+    address = forwarded_client(peer, ",".join(request.headers.getlist("x-forwarded-for")))
+    return await run_db(throttling.browser_export_refusal, address)
+
+
 def event_failed(exception: Exception) -> EventSpec | None:
     """Reflex's backend exception handler: what really failed (db.failure_reason), recorded and shown.
 
@@ -109,6 +121,7 @@ api = Starlette(
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/alerts", alerts_webhook, methods=["POST"]),
+        Route(RELAY_PATH, browser_relay.receive_traces, methods=["POST"]),
     ]
 )
 
@@ -170,6 +183,8 @@ PRODUCT_HEAD = {
     "title": rx.cond(ProductState.head_name != "", ProductState.head_name + f" · {SHOP_NAME}", SHOP_NAME),
     "description": rx.cond(ProductState.head_summary != "", ProductState.head_summary, SHOP_DESCRIPTION),
 }
+# Browser spans (POST /otlp/v1/traces) are measured by these pages' routes, rate-limited per address.
+browser_relay.configure(page_routes=[route for _, route, _, _ in PAGES], take_slot=take_browser_export)
 for component, route, title, on_load in PAGES:
     # Every page loads the navbar's cart badge and the caller's name first.
     loaders = on_load if on_load is CartState.load_cart else [CartState.load_cart, on_load]

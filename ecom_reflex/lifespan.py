@@ -18,7 +18,7 @@ from reflex.state import State
 
 from ecom_reflex import faults, mailer, payments
 from ecom_reflex.db import get_engine, session_scope
-from ecom_reflex.observability import metrics
+from ecom_reflex.observability import browser_relay, metrics
 from ecom_reflex.observability.instrumentation import start_observability, stop_observability
 from ecom_reflex.offload import run_db
 from ecom_reflex.services import mail
@@ -80,14 +80,18 @@ async def _watch_event_loop(interval_s: float = EVENT_LOOP_TICK_SECONDS) -> None
                 logger.warning("could not sample the worker's CPU, memory and open files", exc_info=True)
 
 
-def _event_labels() -> list[str]:
-    """Every event handler of the shop's states, as reflex_event_duration_seconds names them."""
-    labels, pending = [], [State]
+def _event_labels() -> dict[str, str]:
+    """Every event handler of the shop's states, as reflex_event_duration_seconds names it
+    (`CartState.add_to_cart`), by the full name a browser gives it
+    (`reflex___state____state.ecom_reflex___state___cart____cart_state.add_to_cart`)."""
+    labels: dict[str, str] = {}
+    pending = [State]
     while pending:
         state_class = pending.pop()
         pending.extend(state_class.get_substates())
         if state_class.__module__.startswith("ecom_reflex."):
-            labels += [f"{state_class.__name__}.{name}" for name in state_class.event_handlers]
+            for name in state_class.event_handlers:
+                labels[f"{state_class.get_full_name()}.{name}"] = f"{state_class.__name__}.{name}"
     return labels
 
 
@@ -102,7 +106,9 @@ async def lifespan() -> AsyncIterator[None]:
             yield
         return
     provider = start_observability(settings, get_engine(), faults.span_export_blackholed)
-    metrics.initialise_events(_event_labels())
+    event_labels = _event_labels()
+    metrics.initialise_events(list(event_labels.values()))
+    browser_relay.start(event_labels)
     metrics.initialise_emails(mail.KINDS)
     refreshers = [
         asyncio.create_task(_refresh_low_stock(settings.low_stock_refresh_seconds), name="low-stock"),

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     # Reset e-mails one address receives (counted as they are sent, not as they are asked for): short
     # enough that a flood of requests never keeps the owner from a link for long.
     password_reset_emails_per_recipient: str = "3 per hour"
+    # Browser span exports (POST /otlp/v1/traces) from one client address: a busy tab sends one every
+    # 5 s at most (12 a minute) plus one as its page hides, so 60 leaves room for a few tabs behind
+    # one address. A refused export only loses telemetry; the browser may send it again later.
+    browser_exports_per_address: str = "60 per minute"
 
     # E-mail (ecom_reflex/mailer.py). Unset SMTP_URL: every e-mail is written to the JSON log
     # instead (reset links redacted), so the shop runs with nothing more.
@@ -192,6 +196,7 @@ class Settings(BaseSettings):
         "password_reset_emails_per_recipient",
         "payment_attempts_per_account",
         "payment_attempts_per_address",
+        "browser_exports_per_address",
     )
     @classmethod
     def _valid_rate(cls, value: str) -> str:

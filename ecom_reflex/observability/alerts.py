@@ -24,6 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from ecom_reflex.observability.access import bearer_refusal
+from ecom_reflex.observability.bounded_body import read_body, too_large
 from ecom_reflex.settings import get_settings
 
 logger = logging.getLogger("ecom_reflex.alerts")
@@ -37,21 +38,6 @@ EXPECTED = "expected Grafana's webhook JSON: an object with an 'alerts' list"
 
 class BadPayload(ValueError):
     """A body that is not what Grafana sends: its message is the 400's."""
-
-
-async def read_body(request: Request, limit: int) -> bytes | None:
-    """The request's body, read chunk by chunk as it arrives; None as soon as it passes `limit` bytes
-    (or says it will: a Content-Length over it is refused before anything is read)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and (len(declared) > 15 or int(declared) > limit):
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_alerts(body: bytes) -> list[dict]:
@@ -115,10 +101,7 @@ async def alerts_webhook(request: Request) -> Response:
     except ClientDisconnect:
         return Response(status_code=400)  # nobody is left to read it
     if body is None:
-        # The rest of the body is never read; the server closes the connection after this answer.
-        return JSONResponse(
-            {"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413, headers={"Connection": "close"}
-        )
+        return too_large(MAX_BODY_BYTES)
     try:
         # Off the event loop (in a copy of this context, so the lines keep the request's trace).
         received = await asyncio.to_thread(_receive, body)

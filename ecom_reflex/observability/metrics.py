@@ -227,6 +227,79 @@ _PROCESS_GAUGES = (
     else {}
 )
 
+# What shoppers felt, from the spans their browsers send to POST /otlp/v1/traces (browser_relay.py).
+# Labels: `page` is one of the shop's page routes (/product/[product_id]) or "unknown", `event` a
+# handler label as in reflex_event_duration_seconds or "other": never a raw path or a browser's text.
+# The buckets hold Google's good / needs-improvement / poor thresholds of each vital: LCP 2.5/4 s,
+# FCP 1.8/3 s, TTFB 0.8/1.8 s, INP 0.2/0.5 s; CLS 0.1/0.25.
+WEB_VITAL_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.8, 2.5, 3.0, 4.0, 6.0, 10.0)
+CLS_BUCKETS = (0.01, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0)
+WEB_VITALS_TIMED = ("LCP", "FCP", "TTFB", "INP")
+WEB_VITALS = (*WEB_VITALS_TIMED, "CLS")
+WEB_VITAL_RATINGS = ("good", "needs-improvement", "poor")
+BROWSER_WEB_VITAL_SECONDS = Histogram(
+    "browser_web_vital_seconds",
+    "Web vitals measured in shoppers' browsers (LCP, FCP, TTFB, INP), by page route.",
+    ["page", "vital"],
+    buckets=WEB_VITAL_BUCKETS,
+)
+BROWSER_WEB_VITAL_CLS = Histogram(
+    "browser_web_vital_cls",
+    "Cumulative layout shift measured in shoppers' browsers (unitless), by page route.",
+    ["page"],
+    buckets=CLS_BUCKETS,
+)
+BROWSER_WEB_VITAL_RATING_COUNTS = Counter(
+    "browser_web_vital_ratings",
+    "Web vitals by the rating the browser gave them (Google's thresholds): good, needs-improvement, poor.",
+    ["page", "vital", "rating"],
+)
+BROWSER_CLICK_TO_ANSWER = Histogram(
+    "browser_click_to_answer_seconds",
+    "Time from the browser sending an event to the page showing a change, measured in the browser, by handler.",
+    ["event"],
+    buckets=LATENCY_BUCKETS,
+)
+# socket.io's disconnect reasons, as a bounded label; any other -> other.
+SOCKET_DISCONNECT_REASONS = {
+    "io server disconnect": "server",
+    "io client disconnect": "client",
+    "ping timeout": "ping_timeout",
+    "transport close": "transport_close",
+    "transport error": "transport_error",
+    "parse error": "parse_error",
+}
+BROWSER_SOCKET_DISCONNECTS = Counter(
+    "browser_socket_disconnects",
+    "Websocket disconnects seen by browsers, by socket.io's reason (server, client, ping_timeout, transport_close,"
+    " transport_error, parse_error, other).",
+    ["reason"],
+)
+BROWSER_SOCKET_RECONNECTS = Counter(
+    "browser_socket_reconnects", "Websocket connects of a page that had been connected before (reconnects)."
+)
+BROWSER_ERRORS = Counter("browser_errors", "Script errors and unhandled rejections in browsers, by page route.",
+                         ["page"])  # fmt: skip
+BROWSER_SPANS = Counter(
+    "browser_spans",
+    "Browser spans by what became of them: accepted (in an accepted request), forwarded, forward_failed (refused,"
+    " failed or dropped on the way to the collector), not_sampled (kept out of the traces by"
+    " BROWSER_TRACE_SAMPLE_RATIO), refused (in a refused request).",
+    ["outcome"],
+)
+BROWSER_SPAN_OUTCOMES = ("accepted", "forwarded", "forward_failed", "not_sampled", "refused")
+BROWSER_TELEMETRY_REFUSED = Counter(
+    "browser_telemetry_refused",
+    "Requests to the browser span relay refused: too_large, too_many_spans, forged_service, rate_limited,"
+    " not_otlp, unsupported_media_type.",
+    ["reason"],
+)
+BROWSER_REFUSAL_REASONS = (
+    "too_large", "too_many_spans", "forged_service", "rate_limited", "not_otlp", "unsupported_media_type",
+)  # fmt: skip
+UNKNOWN_PAGE = "unknown"
+OTHER_EVENT = "other"
+
 # throttled: refused before the password was checked (services/throttling.py).
 LOGIN_STATUSES = ("success", "failure", "throttled")
 # What really failed, for event failures and failed checkouts alike (db.failure_reason decides).
@@ -286,6 +359,19 @@ def initialise_events(events: list[str]) -> None:
             EVENT_DURATION.labels(event=event, status=status)
 
 
+def initialise_browser(pages: tuple[str, ...]) -> None:
+    """The browser relay's counters at 0: refusals, span outcomes, disconnect reasons, and errors of every
+    page route (`pages`, the app's own), so the first of each counts."""
+    for reason in BROWSER_REFUSAL_REASONS:
+        BROWSER_TELEMETRY_REFUSED.labels(reason=reason)
+    for outcome in BROWSER_SPAN_OUTCOMES:
+        BROWSER_SPANS.labels(outcome=outcome)
+    for reason in (*SOCKET_DISCONNECT_REASONS.values(), "other"):
+        BROWSER_SOCKET_DISCONNECTS.labels(reason=reason)
+    for page in (*pages, UNKNOWN_PAGE):
+        BROWSER_ERRORS.labels(page=page)
+
+
 def initialise_emails(kinds: tuple[str, ...]) -> None:
     """Every e-mail kind's series at 0 (the kinds are services/mail.py's)."""
     for kind in kinds:
@@ -327,6 +413,43 @@ def observe_http(method: str, route: str, status: int, seconds: float, trace_id:
     HTTP_REQUEST_DURATION.labels(method=method, route=route, status=str(status)).observe(
         seconds, exemplar=_exemplar(trace_id)
     )
+
+
+def observe_web_vital(page: str, vital: str, value: float, rating: str) -> None:
+    """One web vital of a page route: `value` in seconds (LCP, FCP, TTFB, INP) or unitless (CLS); `rating`
+    counted when it is one of WEB_VITAL_RATINGS. The caller bounds `page` and `vital`."""
+    if vital == "CLS":
+        BROWSER_WEB_VITAL_CLS.labels(page=page).observe(value)
+    else:
+        BROWSER_WEB_VITAL_SECONDS.labels(page=page, vital=vital).observe(value)
+    if rating in WEB_VITAL_RATINGS:
+        BROWSER_WEB_VITAL_RATING_COUNTS.labels(page=page, vital=vital, rating=rating).inc()
+
+
+def observe_click_to_answer(event: str, seconds: float, trace_id: str | None = None) -> None:
+    BROWSER_CLICK_TO_ANSWER.labels(event=event).observe(seconds, exemplar=_exemplar(trace_id))
+
+
+def count_socket_disconnect(reason: str) -> None:
+    """`reason` is socket.io's words; counted under SOCKET_DISCONNECT_REASONS' name for it, else "other"."""
+    BROWSER_SOCKET_DISCONNECTS.labels(reason=SOCKET_DISCONNECT_REASONS.get(reason, "other")).inc()
+
+
+def count_socket_reconnect() -> None:
+    BROWSER_SOCKET_RECONNECTS.inc()
+
+
+def count_browser_error(page: str) -> None:
+    BROWSER_ERRORS.labels(page=page).inc()
+
+
+def count_browser_spans(outcome: str, count: int) -> None:
+    if count > 0:
+        BROWSER_SPANS.labels(outcome=outcome).inc(count)
+
+
+def count_browser_refusal(reason: str) -> None:
+    BROWSER_TELEMETRY_REFUSED.labels(reason=reason).inc()
 
 
 def count_payment(outcome: str) -> None:

@@ -22,7 +22,8 @@ A registration takes a slot of its address before anything is checked, so refuse
 a weak password) count too. A password-reset request takes a slot of its address; each reset e-mail
 takes a slot of its recipient when the sender is about to make its link (services/password_reset.py),
 so that cap counts e-mails sent, not requests asked. A payment attempt takes a slot of its address
-and of its account before the payment service is called.
+and of its account before the payment service is called. A browser's export of spans takes a slot of
+its address before its body is read.
 
 Each call is a round trip to Redis when Redis is used: callers run it in a database thread.
 """
@@ -153,6 +154,12 @@ def payment_refusal(address: str, account: str) -> Refusal | None:
         if (wait := _take(setting, key)) is not None:
             return Refusal(reason, f"Too many payment attempts {who}. Try again in {_wait(wait)}.")
     return None
+
+
+def browser_export_refusal(address: str) -> float | None:
+    """Takes a browser span export's slot of `address` (POST /otlp/v1/traces) before the export is read;
+    None when it had room, else the seconds until it has again."""
+    return _take("browser_exports_per_address", address)
 
 
 def forget() -> None:
