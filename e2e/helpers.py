@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
+from prometheus_client.parser import text_string_to_metric_families
 
 from ecom_reflex.services import addresses
 from testkit.smtp import text_of
@@ -159,14 +160,25 @@ def set_flag(flags_file: Path, flag: str, variant: str) -> None:
     os.replace(staged, flags_file)  # the flag file changes at once, never half-written
 
 
-def _flag_value(shop_server, flag: str) -> float | None:
+def metric_value(shop_server, name: str, **labels: str) -> float | None:
+    """The sum of the shop's own /metrics samples called `name` whose labels include `labels`;
+    None when there is none."""
     request = urllib.request.Request(
         shop_server.url + "/metrics", headers={"Authorization": f"Bearer {shop_server.metrics_token}"}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        metrics = response.read().decode()
-    found = re.search(rf'^ecommerce_fault_flag{{flag="{flag}"}} (\S+)$', metrics, re.MULTILINE)
-    return float(found.group(1)) if found else None
+        text = response.read().decode()
+    values = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    ]
+    return sum(values) if values else None
+
+
+def _flag_value(shop_server, flag: str) -> float | None:
+    return metric_value(shop_server, "ecommerce_fault_flag", flag=flag)
 
 
 @contextlib.contextmanager

@@ -40,6 +40,7 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         "PAYMENT_LEDGER", "PAYMENT_HOLD_MINUTES", "PAYMENT_TIMEOUT_SECONDS", "PAYMENT_RETRIES",
         "PAYMENT_BREAKER_FAILURES", "PAYMENT_BREAKER_RESET_SECONDS", "PAYMENT_RECONCILE_SECONDS",
         "PAYMENT_ATTEMPTS_PER_ACCOUNT", "PAYMENT_ATTEMPTS_PER_ADDRESS", "PAYMENT_CURRENCY",
+        "BROWSER_TRACE_SAMPLE_RATIO", "BROWSER_EXPORTS_PER_ADDRESS", "SERVICE_NAME", "OBSERVABILITY",
     ):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     # Nothing listens on the discard port: a test that needs the payment service asks for `payment_service`.

@@ -37,10 +37,18 @@ def test_a_module_without_what_the_extension_uses_stops_the_build_naming_it():
         extended_module(changed)
 
 
-def test_the_plugin_sends_every_interaction_to_the_shops_own_relay():
+def test_the_plugin_sends_every_interaction_to_the_shops_own_relay_loading_its_module_when_idle():
     plugin = browser_tracing_plugin("my-shop")
-    (path, source), *_ = plugin.get_static_assets()
-    assert str(path) == "utils/otel.js" and "ui.answer" in source
+    modules = {str(path): source for path, source in plugin.get_static_assets()}
+    assert "ui.answer" in modules["utils/otel.js"]
+    assert 'import("$/utils/otel")' in modules["utils/otel_loader.js"]
+    # The entry script imports the small loader, not the SDK: it is off the first paint's path.
+    tasks = []
+    plugin.pre_compile(add_modify_task=lambda path, modify: tasks.append((path, modify)))
+    ((path, modify),) = tasks
+    entry = 'import { startTransition } from "react";\n'
+    assert path == "app/entry.client.js" and modify(entry) == 'import "$/utils/otel_loader";\n' + entry
+    assert modify(modify(entry)) == modify(entry)
     settings = plugin.update_env_json()["OTEL"]
     assert settings["endpoint"] == RELAY_PATH == "/otlp/v1/traces"  # same origin: the CSP's connect-src 'self'
     assert settings["service_name"] == "my-shop-frontend" and settings["sample_rate"] == 1.0

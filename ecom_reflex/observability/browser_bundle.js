@@ -5,6 +5,9 @@
 // metrics (ecom_reflex/observability/browser_relay.py): the page of every span, the time
 // from an event being sent to the page showing a change, and script errors.
 
+// Connects counted before this module loaded (browser_loader.js): a later one is a reconnect.
+connectCount = window.__shop_otel_early?.connects ?? 0;
+
 // The page a span was made on (`url.path`): the relay maps it to the page's route.
 // Web vitals belong to the document's first page: web-vitals reports the CLS and INP of a
 // document when it is hidden, which may be after client-side navigation to another page.

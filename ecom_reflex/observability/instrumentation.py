@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ecom_reflex.observability import metrics
+from ecom_reflex.observability.browser_bundle import RELAY_PATH
 from ecom_reflex.observability.logging import (
     configure_logging,
     current_event,
@@ -39,10 +40,9 @@ logger = logging.getLogger("ecom_reflex.events")
 access_logger = logging.getLogger("ecom_reflex.access")
 
 # Routes served over plain HTTP, by template; everything else is the compiled frontend.
-EXACT_ROUTES = frozenset(
-    {"/health", "/metrics", "/alerts", "/otlp/v1/traces", "/ping", "/_health", "/_upload", "/_event"}
-)
+EXACT_ROUTES = frozenset({"/health", "/metrics", "/alerts", RELAY_PATH, "/ping", "/_health", "/_upload", "/_event"})
 FRONTEND_ROUTE = "/{frontend}"
+QUIET_ROUTES = frozenset({FRONTEND_ROUTE, RELAY_PATH})
 
 
 def route_template(path: str) -> str:
@@ -88,8 +88,9 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
             seconds = time.perf_counter() - start
             route = route_template(scope["path"])
             metrics.observe_http(scope["method"], route, status, seconds, current_trace_id())
-            # Static files of the frontend are many and dull: logged only when they fail.
-            level = logging.DEBUG if route == FRONTEND_ROUTE and status < 400 else logging.INFO
+            # Static files of the frontend, and browsers' span exports (one per tab every few
+            # seconds), are many and dull: logged only when they fail.
+            level = logging.DEBUG if route in QUIET_ROUTES and status < 400 else logging.INFO
             access_logger.log(
                 level,
                 f"{scope['method']} {route} {status}",
