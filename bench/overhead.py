@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
 import statistics
 import subprocess
 import sys
 
-from bench.common import merged, shop
+from bench.common import ReceiverProcess, merged, shop
 from bench.loadgen import Stats
 from bench.loadgen import run as load
 from bench.profile import profile
@@ -32,16 +31,6 @@ SHOPPERS = 10
 SECONDS_PER_TURN = 12
 PAIRS = 4  # each pair is one ABBA half: off,on then on,off
 PROFILE_SECONDS = 15
-
-
-def _receiver(connection) -> None:
-    from e2e.otlp_receiver import start_receiver
-
-    receiver = start_receiver()
-    connection.send(receiver.endpoint)
-    connection.recv()  # until told to stop
-    connection.send(len(receiver.snapshot()))
-    receiver.stop()
 
 
 def _turn(server: ShopProcess) -> tuple[Stats, float]:
@@ -70,10 +59,8 @@ def _db_span_cost() -> dict[str, float]:
 
 def run() -> dict:
     db_spans = _db_span_cost()
-    here, there = multiprocessing.get_context("spawn").Pipe()
-    receiver = multiprocessing.get_context("spawn").Process(target=_receiver, args=(there,), daemon=True)
-    receiver.start()
-    endpoint = here.recv()
+    receiver = ReceiverProcess()
+    endpoint = receiver.endpoint
     servers = {
         "off": shop(OBSERVABILITY="false", LOG_FILE=""),
         "on": shop(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint),
@@ -92,9 +79,7 @@ def run() -> dict:
     finally:
         for server in servers.values():
             server.stop()
-        here.send("stop")
-        spans = here.recv()
-        receiver.join(10)
+        spans = sum(receiver.stop().values())
     rows = {name: _pooled(name_turns) for name, name_turns in turns.items()}
     turn_ratios = [
         merged(on)["events_per_second"] / merged(off)["events_per_second"]

@@ -75,13 +75,36 @@ def print_journeys(result: dict) -> None:
         )
 
 
+def print_browser_relay(result: dict) -> None:
+    """Requests/s and the shop's CPU per request for relayed browser batches and the GET /ping baseline."""
+    rows = {
+        name: {
+            "requests_per_s": row["requests_per_second"],
+            "spans_per_s": row.get("spans_per_second", 0.0),
+            "server_cpu_ms_per_request": row["server_cpu_ms_per_request"],
+            "server_cpu_us_per_span": row.get("server_cpu_us_per_span", 0.0),
+            "cpu_of_one_core": row["server_cpu_share_of_a_core"],
+        }
+        for name, row in result["rows"].items()
+    }
+    print(table(rows, list(next(iter(rows.values())))))
+    print(
+        f"\n{result['spans_per_batch']} spans a batch ({result['batch_bytes']} bytes of OTLP/JSON), "
+        f"{result['clients']} clients, each request from an address of its own; answers: {result['statuses']}. "
+        f"The relay's own CPU per span (over the /ping baseline): {result['relay_cpu_us_per_span_over_ping']:.0f} us. "
+        f"Browser spans during the turns: {result['browser_spans_during_turns']}; "
+        f"the collector received {result['spans_received_by_collector']}."
+    )
+
+
 def main() -> None:
-    from bench import catalogue, contention, journeys, latency, memory, overhead
+    from bench import browser_relay, catalogue, contention, journeys, latency, memory, overhead
 
     benchmarks = {
         "journeys": journeys.run,
         "latency": latency.run,
         "overhead": overhead.run,
+        "browser_relay": browser_relay.run,
         "catalogue": catalogue.run,
         "contention": contention.run,
         "memory": memory.run,
@@ -120,6 +143,8 @@ def main() -> None:
                 f"listing DB work: {spans['listing_db_ms']:.2f} ms plain, "
                 f"{spans['listing_db_ms_with_spans']:.2f} ms with a span per statement ({spans['ratio']:.2f}x)"
             )
+        elif name == "browser_relay":
+            print_browser_relay(result)
         elif name == "memory":
             print(table({"server": result["rows"]["server"]}, list(result["rows"]["server"])))
             print()
