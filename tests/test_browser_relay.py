@@ -165,7 +165,9 @@ def test_errors_are_counted_by_page_route():
     assert sample("browser_errors_total", page="unknown") == unknown + 1
 
 
-def test_start_puts_every_counter_at_zero():
+def test_start_puts_every_counter_at_zero(monkeypatch):
+    # A wiring of its own: the app module's (every page of the shop) stays for the tests after this one.
+    monkeypatch.setattr(browser_relay, "_wiring", browser_relay._Wiring())
     browser_relay.configure(page_routes=ROUTES, take_slot=browser_relay._wiring.take_slot)
     browser_relay.start(LABELS)
     assert REGISTRY.get_sample_value("browser_errors_total", {"page": "/admin/products/new"}) is not None

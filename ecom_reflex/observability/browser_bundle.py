@@ -71,6 +71,15 @@ class ShopOtelPlugin(OtelPlugin):
 
     Not for render_timing (the plugin's React profiler root): its entry patch is not applied."""
 
+    # Installed, but not as Reflex's "frontend dependencies": those it bundles into the root
+    # module (window.__reflex) that every page loads first, which put the whole SDK back on the
+    # first paint's path. As build-time packages, they go into the chunk the loader imports.
+    def get_frontend_dependencies(self, **context: Any) -> tuple[str, ...]:
+        return ()
+
+    def get_frontend_development_dependencies(self, **context: Any) -> tuple[str, ...]:
+        return tuple(super().get_frontend_dependencies(**context))
+
     def get_static_assets(self, **context: Any) -> list[tuple[Path, str]]:
         modules = [(path, extended_module(source)) for path, source in super().get_static_assets(**context)]
         return [*modules, (LOADER_MODULE, LOADER.read_text())]
