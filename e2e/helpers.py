@@ -206,8 +206,19 @@ def check_out_and_pay(page: Page, number: str = CARD_OK) -> int:
     fill_shipping(page)
     pay(page, number)
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    order_id = placed_order_id(page)
     expect(page.get_by_test_id("order-status")).to_have_text("paid")
-    return int(page.get_by_test_id("order-number").inner_text().removeprefix("Order #"))
+    return order_id
+
+
+def placed_order_id(page: Page) -> int:
+    """The id of the order whose page this is, once the page shows that order: after a second checkout
+    in one tab, the order page's URL changes before its state, which shows the previous order until
+    the new one has loaded."""
+    expect(page).to_have_url(re.compile(r"/orders/\d+"))
+    order_id = int(re.search(r"/orders/(\d+)", page.url).group(1))
+    expect(page.get_by_test_id("order-number")).to_have_text(re.compile(rf"^Order #0*{order_id}$"))
+    return order_id
 
 
 def charges(shop_server, order_id: int) -> list[tuple[str, int]]:

@@ -20,6 +20,7 @@ from e2e.helpers import (
     log_out,
     new_product,
     pay,
+    placed_order_id,
     query,
     refunded_cents,
     register,
@@ -248,7 +249,7 @@ def buy(page: Page, product_id: int, account_email: str, contact: str, said: str
     expect(page.get_by_test_id("order-status")).to_have_text("paid")
     # The contact e-mail is on the order, for the courier.
     expect(page.get_by_text(contact)).to_be_visible()
-    return int(page.get_by_test_id("order-number").inner_text().removeprefix("Order #"))
+    return placed_order_id(page)
 
 
 def test_a_shopper_confirms_the_address_through_the_emailed_link_and_only_then_gets_order_emails(

@@ -23,6 +23,7 @@ from e2e.helpers import (
     log_in,
     new_product,
     pay,
+    placed_order_id,
     query,
     refunded_cents,
     register,
@@ -63,7 +64,7 @@ def buy(page: Page, product_id: int, quantity: int = 1) -> int:
     pay(page, CARD_OK)
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
     expect(page.get_by_test_id("order-status")).to_have_text("paid")
-    return int(page.get_by_test_id("order-number").inner_text().removeprefix("Order #"))
+    return placed_order_id(page)
 
 
 def open_product_form(admin: Page, product_id: int) -> None:

@@ -14,6 +14,7 @@ from e2e.helpers import (
     fill_shipping,
     log_in,
     log_out,
+    placed_order_id,
     register,
     unique_name,
     wait_until,
@@ -44,7 +45,7 @@ def journey(page: Page, shop_server) -> tuple[str, str, int]:
     fill_card(page)
     page.get_by_test_id("place-order").click()
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
-    order_id = int(page.get_by_test_id("order-number").inner_text().removeprefix("Order #"))
+    order_id = placed_order_id(page)
     return username, password, order_id
 
 
