@@ -32,8 +32,9 @@ tracer.startSpan = (name, options = {}, parentContext = undefined) =>
 // changed (elements or text; attribute flicker such as focus rings does not count). An
 // update does not say which event it answers, so the first change after a send answers
 // every send still waiting: what the shopper saw happen. A send that nothing visible
-// answers within ANSWER_TIMEOUT_MS is not measured.
+// answers within ANSWER_TIMEOUT_MS is not measured, nor are sends beyond the MAX_WAITING newest.
 const ANSWER_TIMEOUT_MS = 15000;
+const MAX_WAITING = 100;
 const waiting = [];
 const traceparentGetter = {
   get: (carrier, key) => carrier[key],
@@ -90,6 +91,9 @@ new MutationObserver(() => {
 const sendEvent = window.__reflex_otel.onEventSend;
 window.__reflex_otel.onEventSend = (event) => {
   sendEvent(event);
+  if (waiting.length >= MAX_WAITING) {
+    waiting.shift();
+  }
   waiting.push({
     name: event.name,
     sentAt: performance.now(),
